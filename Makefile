@@ -1,0 +1,79 @@
+# Makefile - builds the brainy extension with PGXS, plus its unit tests and
+# benchmarks.
+#
+#   make                  build brainy.so
+#   make install          install it into the PostgreSQL found by pg_config
+#   make unittest         plain-C unit tests, under AddressSanitizer + UBSan
+#   make installcheck     pg_regress against a running server (PGHOST/PGPORT)
+#   make bench            benchmark tables (see test/bench/)
+#   test/all.sh           everything CI runs (see README)
+
+EXTENSION = brainy
+MODULE_big = brainy
+DATA = sql/brainy--0.1.0.sql
+
+VECTOR_OBJS = src/vector/brainy.o \
+	src/vector/vector_io.o \
+	src/vector/vector_ops.o \
+	src/vector/vector_cmp.o \
+	src/vector/vector_agg.o \
+	src/vector/vector_cast.o \
+	src/vector/float_parse.o \
+	src/vector/distance_scalar.o \
+	src/vector/distance_avx2.o \
+	src/vector/distance_avx512.o \
+	src/vector/distance_dispatch.o
+
+OBJS = $(VECTOR_OBJS)
+
+PG_CPPFLAGS = -Isrc/vector
+PG_CFLAGS = -std=gnu11
+
+REGRESS = vector_input vector_typmod vector_binary vector_cast \
+	vector_distance vector_arith vector_compare vector_agg
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# --- plain-C unit tests (no server), under sanitizers ------------------------
+
+UNIT_CC ?= $(CC)
+UNIT_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -Isrc/vector
+UNIT_BIN = test/unit/bin
+
+DISTANCE_SRCS = src/vector/distance_scalar.c src/vector/distance_avx2.c \
+	src/vector/distance_avx512.c src/vector/distance_dispatch.c
+
+$(UNIT_BIN)/test_distance: test/unit/test_distance.c $(DISTANCE_SRCS) src/vector/distance.h
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ test/unit/test_distance.c $(DISTANCE_SRCS) -lm
+
+$(UNIT_BIN)/test_float_parse: test/unit/test_float_parse.c src/vector/float_parse.c src/vector/float_parse.h
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ test/unit/test_float_parse.c src/vector/float_parse.c -lm
+
+UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse
+
+.PHONY: unittest-build unittest bench
+unittest-build: $(UNIT_TESTS)
+
+unittest: unittest-build
+	@status=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || status=1; done; exit $$status
+
+# --- benchmarks ----------------------------------------------------------------
+
+BENCH_BIN = test/bench/bin
+
+$(BENCH_BIN)/bench_distance: test/bench/bench_distance.c $(DISTANCE_SRCS) src/vector/distance.h
+	@mkdir -p $(BENCH_BIN)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Isrc/vector -o $@ test/bench/bench_distance.c $(DISTANCE_SRCS) -lm
+
+bench: $(BENCH_BIN)/bench_distance
+	$(BENCH_BIN)/bench_distance
+	bash test/bench/bench_sql.sh
+
+EXTRA_CLEAN = $(UNIT_BIN) $(BENCH_BIN) results regression.diffs regression.out

@@ -1,0 +1,33 @@
+/*
+ * brainy.c - the extension's entry point.
+ *
+ * Owns PG_MODULE_MAGIC and _PG_init: picks the distance kernels for this CPU
+ * once, when the library is loaded.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "vector.h"
+
+PG_MODULE_MAGIC;
+
+const BrainyKernels *brainy_active_kernels = &brainy_kernels_scalar;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	brainy_active_kernels = brainy_kernels();
+}
+
+PG_FUNCTION_INFO_V1(brainy_kernel_name);
+
+/* The instruction set of the distance kernels in use: scalar, avx2, avx512. */
+Datum
+brainy_kernel_name(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(brainy_active_kernels->name));
+}

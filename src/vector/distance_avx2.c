@@ -1,0 +1,213 @@
+/*
+ * distance_avx2.c - AVX2+FMA implementation of the kernels.
+ *
+ * Each function carries its own target attribute, so this file is built with
+ * the ordinary (baseline x86-64) flags and only the dispatcher decides whether
+ * the code may run.  Main loops use four independent accumulators of 8 floats
+ * to hide FMA latency, then one vector at a time, then a masked tail.
+ */
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <immintrin.h>
+
+#include "distance.h"
+
+#define BRAINY_AVX2 __attribute__((target("avx2,fma")))
+
+/* Loading 8 ints at mask_table + 8 - r gives r all-ones lanes, then zeros. */
+static const int mask_table[16] = {
+	-1, -1, -1, -1, -1, -1, -1, -1,
+	0, 0, 0, 0, 0, 0, 0, 0
+};
+
+/* Mask selecting the first r (1..7) lanes. */
+BRAINY_AVX2
+static inline __m256i
+tail_mask(int r)
+{
+	return _mm256_loadu_si256((const __m256i *) (mask_table + 8 - r));
+}
+
+BRAINY_AVX2
+static inline float
+hsum(__m256 v)
+{
+	__m128		x = _mm_add_ps(_mm256_castps256_ps128(v),
+							   _mm256_extractf128_ps(v, 1));
+
+	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_add_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+BRAINY_AVX2
+static float
+avx2_l2_squared(const float *a, const float *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	int			i = 0;
+
+	for (; n - i >= 32; i += 32)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+		__m256		d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+		__m256		d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+		s2 = _mm256_fmadd_ps(d2, d2, s2);
+		s3 = _mm256_fmadd_ps(d3, d3, s3);
+	}
+	for (; n - i >= 8; i += 8)
+	{
+		__m256		d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+
+		s0 = _mm256_fmadd_ps(d, d, s0);
+	}
+	if (i < n)
+	{
+		__m256i		m = tail_mask(n - i);
+		__m256		d = _mm256_sub_ps(_mm256_maskload_ps(a + i, m),
+									  _mm256_maskload_ps(b + i, m));
+
+		s1 = _mm256_fmadd_ps(d, d, s1);
+	}
+	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+BRAINY_AVX2
+static float
+avx2_inner_product(const float *a, const float *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	int			i = 0;
+
+	for (; n - i >= 32; i += 32)
+	{
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+	}
+	for (; n - i >= 8; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+	if (i < n)
+	{
+		__m256i		m = tail_mask(n - i);
+
+		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m),
+							 _mm256_maskload_ps(b + i, m), s1);
+	}
+	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+BRAINY_AVX2
+static float
+avx2_l1(const float *a, const float *b, int n)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	int			i = 0;
+
+	/* |x| is x with the sign bit cleared: andnot(-0.0, x) */
+	for (; n - i >= 32; i += 32)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+		__m256		d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+		__m256		d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+
+		s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d0));
+		s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d1));
+		s2 = _mm256_add_ps(s2, _mm256_andnot_ps(sign, d2));
+		s3 = _mm256_add_ps(s3, _mm256_andnot_ps(sign, d3));
+	}
+	for (; n - i >= 8; i += 8)
+	{
+		__m256		d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+
+		s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d));
+	}
+	if (i < n)
+	{
+		__m256i		m = tail_mask(n - i);
+		__m256		d = _mm256_sub_ps(_mm256_maskload_ps(a + i, m),
+									  _mm256_maskload_ps(b + i, m));
+
+		s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d));
+	}
+	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+BRAINY_AVX2
+static void
+avx2_cosine_parts(const float *a, const float *b, int n,
+				  float *dot, float *norm_a, float *norm_b)
+{
+	/* two accumulators per sum: six independent chains */
+	__m256		ab0 = _mm256_setzero_ps();
+	__m256		ab1 = _mm256_setzero_ps();
+	__m256		aa0 = _mm256_setzero_ps();
+	__m256		aa1 = _mm256_setzero_ps();
+	__m256		bb0 = _mm256_setzero_ps();
+	__m256		bb1 = _mm256_setzero_ps();
+	int			i = 0;
+
+	for (; n - i >= 16; i += 16)
+	{
+		__m256		x0 = _mm256_loadu_ps(a + i);
+		__m256		y0 = _mm256_loadu_ps(b + i);
+		__m256		x1 = _mm256_loadu_ps(a + i + 8);
+		__m256		y1 = _mm256_loadu_ps(b + i + 8);
+
+		ab0 = _mm256_fmadd_ps(x0, y0, ab0);
+		aa0 = _mm256_fmadd_ps(x0, x0, aa0);
+		bb0 = _mm256_fmadd_ps(y0, y0, bb0);
+		ab1 = _mm256_fmadd_ps(x1, y1, ab1);
+		aa1 = _mm256_fmadd_ps(x1, x1, aa1);
+		bb1 = _mm256_fmadd_ps(y1, y1, bb1);
+	}
+	if (n - i >= 8)
+	{
+		__m256		x = _mm256_loadu_ps(a + i);
+		__m256		y = _mm256_loadu_ps(b + i);
+
+		ab0 = _mm256_fmadd_ps(x, y, ab0);
+		aa0 = _mm256_fmadd_ps(x, x, aa0);
+		bb0 = _mm256_fmadd_ps(y, y, bb0);
+		i += 8;
+	}
+	if (i < n)
+	{
+		__m256i		m = tail_mask(n - i);
+		__m256		x = _mm256_maskload_ps(a + i, m);
+		__m256		y = _mm256_maskload_ps(b + i, m);
+
+		ab1 = _mm256_fmadd_ps(x, y, ab1);
+		aa1 = _mm256_fmadd_ps(x, x, aa1);
+		bb1 = _mm256_fmadd_ps(y, y, bb1);
+	}
+	*dot = hsum(_mm256_add_ps(ab0, ab1));
+	*norm_a = hsum(_mm256_add_ps(aa0, aa1));
+	*norm_b = hsum(_mm256_add_ps(bb0, bb1));
+}
+
+const BrainyKernels brainy_kernels_avx2 = {
+	"avx2",
+	avx2_l2_squared,
+	avx2_inner_product,
+	avx2_l1,
+	avx2_cosine_parts
+};
+
+#endif							/* x86-64 */

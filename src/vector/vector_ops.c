@@ -1,0 +1,270 @@
+/*
+ * vector_ops.c - distances and arithmetic on vectors.
+ *
+ * Owns the distance functions behind <-> <=> <#> <+> (computed by the
+ * kernels chosen for this CPU), vector_dims/vector_norm/l2_normalize,
+ * subvector, concatenation and the element-wise + - * operators with their
+ * overflow checks.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "utils/float.h"
+
+#include "vector.h"
+
+PG_FUNCTION_INFO_V1(vector_l2_distance);
+PG_FUNCTION_INFO_V1(vector_l2_squared_distance);
+PG_FUNCTION_INFO_V1(vector_inner_product);
+PG_FUNCTION_INFO_V1(vector_negative_inner_product);
+PG_FUNCTION_INFO_V1(vector_cosine_distance);
+PG_FUNCTION_INFO_V1(vector_l1_distance);
+PG_FUNCTION_INFO_V1(vector_dims);
+PG_FUNCTION_INFO_V1(vector_norm);
+PG_FUNCTION_INFO_V1(vector_l2_normalize);
+PG_FUNCTION_INFO_V1(vector_subvector);
+PG_FUNCTION_INFO_V1(vector_concat);
+PG_FUNCTION_INFO_V1(vector_add);
+PG_FUNCTION_INFO_V1(vector_sub);
+PG_FUNCTION_INFO_V1(vector_mul);
+
+void
+vector_check_same_dim(const Vector *a, const Vector *b)
+{
+	if (a->dim != b->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", a->dim, b->dim)));
+}
+
+Datum
+vector_l2_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	vector_check_same_dim(a, b);
+	PG_RETURN_FLOAT8(sqrt((double) brainy_active_kernels->l2_squared(a->x, b->x, a->dim)));
+}
+
+/* Squared L2: same order as L2 without the square root (for indexes). */
+Datum
+vector_l2_squared_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	vector_check_same_dim(a, b);
+	PG_RETURN_FLOAT8((double) brainy_active_kernels->l2_squared(a->x, b->x, a->dim));
+}
+
+Datum
+vector_inner_product(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	vector_check_same_dim(a, b);
+	PG_RETURN_FLOAT8((double) brainy_active_kernels->inner_product(a->x, b->x, a->dim));
+}
+
+/* <#>: negated so that ascending order puts the largest product first. */
+Datum
+vector_negative_inner_product(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	vector_check_same_dim(a, b);
+	PG_RETURN_FLOAT8(-(double) brainy_active_kernels->inner_product(a->x, b->x, a->dim));
+}
+
+/*
+ * 1 - cos(a, b), in [0, 2].  With a zero vector the angle is undefined and
+ * the result is NaN (as in pgvector), which sorts after every number.
+ */
+Datum
+vector_cosine_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	float		dot;
+	float		norm_a;
+	float		norm_b;
+	double		similarity;
+
+	vector_check_same_dim(a, b);
+	brainy_active_kernels->cosine_parts(a->x, b->x, a->dim, &dot, &norm_a, &norm_b);
+	similarity = (double) dot / sqrt((double) norm_a * (double) norm_b);
+	if (isnan(similarity))
+		PG_RETURN_FLOAT8(get_float8_nan());
+	/* rounding can push |similarity| slightly past 1 */
+	if (similarity > 1.0)
+		similarity = 1.0;
+	else if (similarity < -1.0)
+		similarity = -1.0;
+	PG_RETURN_FLOAT8(1.0 - similarity);
+}
+
+Datum
+vector_l1_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	vector_check_same_dim(a, b);
+	PG_RETURN_FLOAT8((double) brainy_active_kernels->l1(a->x, b->x, a->dim));
+}
+
+Datum
+vector_dims(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+
+	PG_RETURN_INT32(a->dim);
+}
+
+/* Euclidean norm, accumulated in double. */
+static double
+norm_of(const Vector *a)
+{
+	double		sum = 0.0;
+
+	for (int i = 0; i < a->dim; i++)
+		sum += (double) a->x[i] * (double) a->x[i];
+	return sqrt(sum);
+}
+
+Datum
+vector_norm(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+
+	PG_RETURN_FLOAT8(norm_of(a));
+}
+
+/* a / |a|; the zero vector is returned unchanged. */
+Datum
+vector_l2_normalize(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *result = vector_new(a->dim);
+	double		norm = norm_of(a);
+
+	if (norm > 0)
+		for (int i = 0; i < a->dim; i++)
+			result->x[i] = (float) ((double) a->x[i] / norm);
+	PG_RETURN_VECTOR_P(result);
+}
+
+/*
+ * subvector(v, start, count): the elements start .. start + count - 1
+ * (1-based), clipped to the vector like substring() clips a string.  An
+ * empty result, or a negative count, is an error.
+ */
+Datum
+vector_subvector(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	int32		start = PG_GETARG_INT32(1);
+	int32		count = PG_GETARG_INT32(2);
+	int64		first;
+	int64		end;			/* one past the last, 1-based */
+	Vector	   *result;
+
+	if (count < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subvector count must not be negative")));
+	first = Max((int64) start, 1);
+	end = Min((int64) start + count, (int64) a->dim + 1);
+	if (end <= first)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("subvector out of range: start %d, count %d on a vector of %d dimensions",
+						start, count, a->dim),
+				 errhint("The result must have at least 1 dimension.")));
+	result = vector_new((int) (end - first));
+	memcpy(result->x, a->x + (first - 1), sizeof(float) * result->dim);
+	PG_RETURN_VECTOR_P(result);
+}
+
+Datum
+vector_concat(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *result;
+
+	vector_check_dim(a->dim + b->dim);
+	result = vector_new(a->dim + b->dim);
+	memcpy(result->x, a->x, sizeof(float) * a->dim);
+	memcpy(result->x + a->dim, b->x, sizeof(float) * b->dim);
+	PG_RETURN_VECTOR_P(result);
+}
+
+/*
+ * Element-wise arithmetic.  Overflow (an infinite result) and underflow (a
+ * zero product of non-zero factors) are errors, as for float4.
+ */
+static void
+check_no_overflow(const Vector *r)
+{
+	for (int i = 0; i < r->dim; i++)
+		if (isinf(r->x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("value out of range: overflow")));
+}
+
+Datum
+vector_add(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *r;
+
+	vector_check_same_dim(a, b);
+	r = vector_new(a->dim);
+	for (int i = 0; i < a->dim; i++)
+		r->x[i] = a->x[i] + b->x[i];
+	check_no_overflow(r);
+	PG_RETURN_VECTOR_P(r);
+}
+
+Datum
+vector_sub(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *r;
+
+	vector_check_same_dim(a, b);
+	r = vector_new(a->dim);
+	for (int i = 0; i < a->dim; i++)
+		r->x[i] = a->x[i] - b->x[i];
+	check_no_overflow(r);
+	PG_RETURN_VECTOR_P(r);
+}
+
+Datum
+vector_mul(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *r;
+
+	vector_check_same_dim(a, b);
+	r = vector_new(a->dim);
+	for (int i = 0; i < a->dim; i++)
+		r->x[i] = a->x[i] * b->x[i];
+	check_no_overflow(r);
+	for (int i = 0; i < a->dim; i++)
+		if (r->x[i] == 0.0f && a->x[i] != 0.0f && b->x[i] != 0.0f)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("value out of range: underflow")));
+	PG_RETURN_VECTOR_P(r);
+}

@@ -1,0 +1,101 @@
+# pgcluster.sh - start and stop throwaway PostgreSQL clusters for tests.
+#
+# Source this file, then:
+#   pgc_start NAME [extra postgresql.conf lines...]
+#       initdb a cluster in a fresh temp dir, owned by an unprivileged user
+#       (postgres when run as root), start it on 127.0.0.1 on a free port, and
+#       register it to be stopped when the calling shell exits (also on error).
+#       Sets PGC_<NAME>_PORT, PGC_<NAME>_DIR, PGC_<NAME>_PID.
+#   pgc_psql NAME [psql args...]   run psql against it as the superuser.
+#   pgc_stop NAME                  stop it (by its recorded postmaster PID).
+# Nothing here listens on anything but 127.0.0.1.
+
+PGC_BINDIR=${PGC_BINDIR:-$(pg_config --bindir)}
+PGC_NAMES=""
+
+if [ "$(id -u)" = 0 ]; then
+	PGC_OSUSER=${PGC_OSUSER:-postgres}
+	pgc_as() { runuser -u "$PGC_OSUSER" -- "$@"; }
+else
+	PGC_OSUSER=$(id -un)
+	pgc_as() { "$@"; }
+fi
+
+# A TCP port on 127.0.0.1 that nothing listens on now.
+pgc_free_port() {
+	local port tries=0
+	while [ $tries -lt 200 ]; do
+		port=$(( 20000 + (RANDOM % 30000) ))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+		tries=$((tries + 1))
+	done
+	echo "pgcluster: no free port found" >&2
+	return 1
+}
+
+pgc_start() {
+	local name=$1; shift
+	local dir port pid
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/brainy-pg-$name.XXXXXX") || return 1
+	chmod 755 "$dir"
+	[ "$(id -u)" = 0 ] && chown "$PGC_OSUSER" "$dir"
+	port=$(pgc_free_port) || return 1
+	if ! pgc_as "$PGC_BINDIR/initdb" -D "$dir/data" -U postgres -A trust \
+			--no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
+		echo "pgcluster: initdb failed, see $dir/initdb.log" >&2
+		cat "$dir/initdb.log" >&2
+		return 1
+	fi
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "port = $port"
+		echo "unix_socket_directories = '$dir'"
+		echo "fsync = off"
+		echo "log_min_messages = warning"
+		local line
+		for line in "$@"; do echo "$line"; done
+	} >>"$dir/data/postgresql.conf"
+	if ! pgc_as "$PGC_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+		echo "pgcluster: server failed to start, log:" >&2
+		cat "$dir/server.log" >&2
+		return 1
+	fi
+	pid=$(head -n 1 "$dir/data/postmaster.pid")
+	eval "PGC_${name}_PORT=$port PGC_${name}_DIR=$dir PGC_${name}_PID=$pid"
+	PGC_NAMES="$PGC_NAMES $name"
+	trap pgc_stop_all EXIT
+	trap 'exit 130' INT TERM
+}
+
+pgc_psql() {
+	local name=$1; shift
+	local port; eval "port=\$PGC_${name}_PORT"
+	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"
+}
+
+pgc_stop() {
+	local name=$1
+	local dir pid i
+	eval "dir=\${PGC_${name}_DIR:-} pid=\${PGC_${name}_PID:-}"
+	[ -n "$pid" ] || return 0
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -INT "$pid" 2>/dev/null		# fast shutdown of that postmaster
+		for i in $(seq 1 300); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	fi
+	eval "PGC_${name}_PID="
+	PGC_NAMES=$(echo "$PGC_NAMES" | tr ' ' '\n' | grep -vx "$name" | tr '\n' ' ')
+	[ -n "$dir" ] && [ -z "${PGC_KEEP:-}" ] && rm -rf "$dir"
+	return 0
+}
+
+pgc_stop_all() {
+	local n
+	for n in $PGC_NAMES; do pgc_stop "$n"; done
+}
