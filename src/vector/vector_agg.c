@@ -29,7 +29,10 @@ state_values(ArrayType *state, int *nvalues)
 {
 	if (ARR_NDIM(state) != 1 || ARR_HASNULL(state) ||
 		ARR_ELEMTYPE(state) != FLOAT8OID || ARR_DIMS(state)[0] < 1)
-		elog(ERROR, "vector aggregate: corrupt transition state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid vector aggregate state"),
+				 errdetail("The state must be a one-dimensional double precision array without nulls: {count, sum_1, ..., sum_n}.")));
 	*nvalues = ARR_DIMS(state)[0];
 	return (float8 *) ARR_DATA_PTR(state);
 }

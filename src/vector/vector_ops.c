@@ -39,6 +39,78 @@ vector_check_same_dim(const Vector *a, const Vector *b)
 				 errmsg("different vector dimensions %d and %d", a->dim, b->dim)));
 }
 
+/*
+ * The kernels accumulate in float for speed.  Only vectors with elements
+ * near the float4 limit can overflow that (the true result still fits a
+ * double), so a non-finite kernel result is recomputed in double: a branch
+ * that is never taken on ordinary data.
+ */
+static double
+l2_squared(const Vector *a, const Vector *b)
+{
+	float		fast = brainy_active_kernels->l2_squared(a->x, b->x, a->dim);
+	double		sum = 0.0;
+
+	if (isfinite(fast))
+		return (double) fast;
+	for (int i = 0; i < a->dim; i++)
+	{
+		double		d = (double) a->x[i] - (double) b->x[i];
+
+		sum += d * d;
+	}
+	return sum;
+}
+
+static double
+inner_product(const Vector *a, const Vector *b)
+{
+	float		fast = brainy_active_kernels->inner_product(a->x, b->x, a->dim);
+	double		sum = 0.0;
+
+	if (isfinite(fast))
+		return (double) fast;
+	for (int i = 0; i < a->dim; i++)
+		sum += (double) a->x[i] * (double) b->x[i];
+	return sum;
+}
+
+static double
+l1_distance(const Vector *a, const Vector *b)
+{
+	float		fast = brainy_active_kernels->l1(a->x, b->x, a->dim);
+	double		sum = 0.0;
+
+	if (isfinite(fast))
+		return (double) fast;
+	for (int i = 0; i < a->dim; i++)
+		sum += fabs((double) a->x[i] - (double) b->x[i]);
+	return sum;
+}
+
+/* cos(a, b); NaN when either vector is zero. */
+static double
+cosine_similarity(const Vector *a, const Vector *b)
+{
+	float		dot;
+	float		norm_a;
+	float		norm_b;
+	double		ddot = 0.0;
+	double		dnorm_a = 0.0;
+	double		dnorm_b = 0.0;
+
+	brainy_active_kernels->cosine_parts(a->x, b->x, a->dim, &dot, &norm_a, &norm_b);
+	if (isfinite(dot) && isfinite(norm_a) && isfinite(norm_b))
+		return (double) dot / sqrt((double) norm_a * (double) norm_b);
+	for (int i = 0; i < a->dim; i++)
+	{
+		ddot += (double) a->x[i] * (double) b->x[i];
+		dnorm_a += (double) a->x[i] * (double) a->x[i];
+		dnorm_b += (double) b->x[i] * (double) b->x[i];
+	}
+	return ddot / (sqrt(dnorm_a) * sqrt(dnorm_b));
+}
+
 Datum
 vector_l2_distance(PG_FUNCTION_ARGS)
 {
@@ -46,7 +118,7 @@ vector_l2_distance(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	vector_check_same_dim(a, b);
-	PG_RETURN_FLOAT8(sqrt((double) brainy_active_kernels->l2_squared(a->x, b->x, a->dim)));
+	PG_RETURN_FLOAT8(sqrt(l2_squared(a, b)));
 }
 
 /* Squared L2: same order as L2 without the square root (for indexes). */
@@ -57,7 +129,7 @@ vector_l2_squared_distance(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	vector_check_same_dim(a, b);
-	PG_RETURN_FLOAT8((double) brainy_active_kernels->l2_squared(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(l2_squared(a, b));
 }
 
 Datum
@@ -67,7 +139,7 @@ vector_inner_product(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	vector_check_same_dim(a, b);
-	PG_RETURN_FLOAT8((double) brainy_active_kernels->inner_product(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(inner_product(a, b));
 }
 
 /* <#>: negated so that ascending order puts the largest product first. */
@@ -78,7 +150,7 @@ vector_negative_inner_product(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	vector_check_same_dim(a, b);
-	PG_RETURN_FLOAT8(-(double) brainy_active_kernels->inner_product(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(-inner_product(a, b));
 }
 
 /*
@@ -90,14 +162,10 @@ vector_cosine_distance(PG_FUNCTION_ARGS)
 {
 	Vector	   *a = PG_GETARG_VECTOR_P(0);
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
-	float		dot;
-	float		norm_a;
-	float		norm_b;
 	double		similarity;
 
 	vector_check_same_dim(a, b);
-	brainy_active_kernels->cosine_parts(a->x, b->x, a->dim, &dot, &norm_a, &norm_b);
-	similarity = (double) dot / sqrt((double) norm_a * (double) norm_b);
+	similarity = cosine_similarity(a, b);
 	if (isnan(similarity))
 		PG_RETURN_FLOAT8(get_float8_nan());
 	/* rounding can push |similarity| slightly past 1 */
@@ -115,7 +183,7 @@ vector_l1_distance(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	vector_check_same_dim(a, b);
-	PG_RETURN_FLOAT8((double) brainy_active_kernels->l1(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(l1_distance(a, b));
 }
 
 Datum
