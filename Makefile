@@ -30,7 +30,7 @@ PG_CPPFLAGS = -Isrc/vector
 PG_CFLAGS = -std=gnu11
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
-	vector_distance vector_arith vector_compare vector_agg
+	vector_distance vector_arith vector_compare vector_agg vector_fuzz
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

@@ -18,7 +18,7 @@ BEGIN
 	EXECUTE format('COPY vb TO %L WITH (FORMAT binary)', path);
 	EXECUTE format('COPY vb_copy FROM %L WITH (FORMAT binary)', path);
 END $$;
-SELECT a.v, a.v = b.v AS same FROM vb a JOIN vb_copy b ON a.v = b.v;
+SELECT a.v, a.v = b.v AS same FROM vb a JOIN vb_copy b ON a.v = b.v ORDER BY a.v;
 SELECT count(*) FROM vb_copy WHERE v IS NULL;
 DROP TABLE vb_copy;
 
