@@ -8,6 +8,8 @@
 #       Sets PGC_<NAME>_PORT, PGC_<NAME>_DIR, PGC_<NAME>_PID.
 #   pgc_psql NAME [psql args...]   run psql against it as the superuser.
 #   pgc_stop NAME                  stop it (by its recorded postmaster PID).
+# pgc_start installs an EXIT trap that stops every cluster; a caller with its
+# own clean-up defines a function pgc_on_exit, which that trap runs too.
 # Nothing here listens on anything but 127.0.0.1.
 
 PGC_BINDIR=${PGC_BINDIR:-$(pg_config --bindir)}
@@ -15,7 +17,8 @@ PGC_NAMES=""
 
 if [ "$(id -u)" = 0 ]; then
 	PGC_OSUSER=${PGC_OSUSER:-postgres}
-	pgc_as() { runuser -u "$PGC_OSUSER" -- "$@"; }
+	# from /, so that a build tree under /root (mode 700) is never the cwd
+	pgc_as() { (cd / && runuser -u "$PGC_OSUSER" -- "$@"); }
 else
 	PGC_OSUSER=$(id -un)
 	pgc_as() { "$@"; }
@@ -45,8 +48,9 @@ pgc_start() {
 	port=$(pgc_free_port) || return 1
 	if ! pgc_as "$PGC_BINDIR/initdb" -D "$dir/data" -U postgres -A trust \
 			--no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
-		echo "pgcluster: initdb failed, see $dir/initdb.log" >&2
+		echo "pgcluster: initdb failed:" >&2
 		cat "$dir/initdb.log" >&2
+		rm -rf "$dir"
 		return 1
 	fi
 	{
@@ -61,6 +65,11 @@ pgc_start() {
 	if ! pgc_as "$PGC_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
 		echo "pgcluster: server failed to start, log:" >&2
 		cat "$dir/server.log" >&2
+		# pg_ctl may have given up while the postmaster still starts
+		if [ -f "$dir/data/postmaster.pid" ]; then
+			kill -KILL "$(head -n 1 "$dir/data/postmaster.pid")" 2>/dev/null
+		fi
+		rm -rf "$dir"
 		return 1
 	fi
 	pid=$(head -n 1 "$dir/data/postmaster.pid")
@@ -98,4 +107,5 @@ pgc_stop() {
 pgc_stop_all() {
 	local n
 	for n in $PGC_NAMES; do pgc_stop "$n"; done
+	if declare -F pgc_on_exit >/dev/null; then pgc_on_exit; fi
 }

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# demo.sh - see Brainy work in under a minute: installs what is needed,
+# builds and installs the extension (test/lib/install-deps.sh), starts a
+# throwaway PostgreSQL 15 on 127.0.0.1, loads 5,000 deterministic
+# 64-dimensional vectors, runs a few queries (each SQL statement is echoed
+# before its result), and stops the server again.
+#
+#   bash test/demo.sh          (from the repository root, as root on Debian 12
+#                               or as a user with the packages installed)
+#
+# All data is generated inside the server by SQL; nothing is read from the
+# source tree by the server.  PGC_KEEP=1 keeps the cluster directory.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -d /usr/lib/postgresql/15/bin ]; then
+	export PATH=/usr/lib/postgresql/15/bin:$PATH
+	export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+fi
+
+say() { echo "demo: $*"; }
+
+say "installing dependencies and building brainy"
+bash "$ROOT/test/lib/install-deps.sh"
+
+# shellcheck source=lib/pgcluster.sh
+. "$ROOT/test/lib/pgcluster.sh"
+# initdb/pg_ctl run as postgres when we are root: start them from a directory
+# that user can enter (the tree may be under /root, mode 700).
+cd /
+pgc_start demo		# stopped again when this script exits, also on failure
+cd "$ROOT"
+say "PostgreSQL $(pg_config --version | sed 's/^PostgreSQL //') running on 127.0.0.1:$PGC_demo_PORT (stopped when the demo ends)"
+echo
+
+# -a echoes every line of input (SQL and comments) before its result.
+pgc_psql demo -a -d postgres <<'SQL'
+-- ================================================================
+-- Brainy demo
+-- ================================================================
+CREATE EXTENSION brainy;
+SELECT extname, extversion FROM pg_extension WHERE extname = 'brainy';
+
+-- The SIMD distance kernels picked for this CPU when brainy.so was loaded
+-- (scalar, avx2 or avx512):
+SELECT brainy_kernel();
+
+-- Literals, dimensions and the four distance operators:
+--   <-> Euclidean (L2)   <=> cosine distance
+--   <#> negative inner product   <+> taxicab (L1)
+SELECT '[1,2,3]'::vector(3) AS v, vector_dims('[1,2,3]'::vector) AS dims,
+       '[1,2,3]'::vector <-> '[4,5,6]' AS l2,
+       '[1,2,3]'::vector <=> '[4,5,6]' AS cosine,
+       '[1,2,3]'::vector <#> '[4,5,6]' AS neg_inner,
+       '[1,2,3]'::vector <+> '[4,5,6]' AS l1;
+
+CREATE TABLE items (id bigint PRIMARY KEY, body text, embedding vector(64));
+
+-- 5,000 items in 50 clusters: item i lies close to the centre of cluster
+-- i % 50.  Every coordinate is a hash of (cluster, dimension) plus a little
+-- hash "noise" of (item, dimension), so every run loads the same data.
+-- The inner SELECT refers to i, so it is evaluated once per row.
+INSERT INTO items (id, body, embedding)
+SELECT i, 'item ' || i,
+       (SELECT array_agg(hashint8((i % 50) * 64 + d)::float8 / 2147483648
+                         + 0.1 * hashint8(1000000 + i * 64 + d)::float8 / 2147483648
+                         ORDER BY d)
+          FROM generate_series(1, 64) AS d)::vector(64)
+FROM generate_series(1, 5000) AS i;
+ANALYZE items;
+
+SELECT count(*) AS items, min(vector_dims(embedding)) AS dims,
+       pg_size_pretty(pg_total_relation_size('items')) AS table_size
+FROM items;
+
+SELECT id, body, subvector(embedding, 1, 4) AS first_4_of_64_dims
+FROM items WHERE id = 42;
+
+-- The 5 nearest neighbours of item 42 by L2 distance: all from its
+-- cluster (ids 42 + 50k).
+SELECT id, body,
+       embedding <-> (SELECT embedding FROM items WHERE id = 42) AS l2_distance
+FROM items WHERE id <> 42
+ORDER BY l2_distance LIMIT 5;
+
+-- ... and by cosine distance.
+SELECT id, body,
+       embedding <=> (SELECT embedding FROM items WHERE id = 42) AS cosine_distance
+FROM items WHERE id <> 42
+ORDER BY cosine_distance LIMIT 5;
+
+-- Aggregates: sum and avg of the 100 vectors of cluster 42.  Their average
+-- lies closer to item 42 than the nearest neighbour did.
+SELECT count(*) AS n,
+       subvector(sum(embedding), 1, 4) AS sum_first_4,
+       subvector(avg(embedding), 1, 4) AS avg_first_4,
+       avg(embedding) <-> (SELECT embedding FROM items WHERE id = 42) AS avg_to_item_42
+FROM items WHERE id % 50 = 42;
+
+-- An exact k-NN search: a sequential scan computing all 5,000 distances
+-- with the SIMD kernel and a top-10 sort (no vector index yet).
+\timing on
+SELECT array_agg(id) AS ten_nearest_to_item_4242
+FROM (SELECT id FROM items
+      ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 4242)
+      LIMIT 10) AS knn;
+\timing off
+EXPLAIN (ANALYZE, COSTS OFF)
+SELECT id FROM items
+ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 4242)
+LIMIT 10;
+SQL
+
+echo
+pgc_stop demo
+say "done; the server is stopped and its directory removed."
+say "next: the README's Quick start, and 'bash test/all.sh' for the tests."
