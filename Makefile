@@ -15,6 +15,7 @@ DATA = sql/brainy--0.1.0.sql
 VECTOR_OBJS = src/vector/brainy.o \
 	src/vector/vector_io.o \
 	src/vector/vector_ops.o \
+	src/vector/vector_arg.o \
 	src/vector/vector_cmp.o \
 	src/vector/vector_agg.o \
 	src/vector/vector_cast.o \
@@ -30,7 +31,7 @@ PG_CPPFLAGS = -Isrc/vector
 PG_CFLAGS = -std=gnu11
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
-	vector_distance vector_arith vector_compare vector_agg vector_fuzz
+	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

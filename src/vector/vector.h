@@ -33,6 +33,9 @@ extern void vector_check_dim(int dim);
 extern void vector_check_typmod_dim(int dim, int32 typmod);
 extern void vector_check_element(float value);
 
+/* vector_arg.c: argument argno (0 or 1) detoasted, cached per call site */
+extern Vector *vector_arg(FunctionCallInfo fcinfo, int argno);
+
 /* vector_ops.c */
 extern void vector_check_same_dim(const Vector *a, const Vector *b);
 

@@ -114,8 +114,8 @@ cosine_similarity(const Vector *a, const Vector *b)
 Datum
 vector_l2_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a = vector_arg(fcinfo, 0);
+	Vector	   *b = vector_arg(fcinfo, 1);
 
 	vector_check_same_dim(a, b);
 	PG_RETURN_FLOAT8(sqrt(l2_squared(a, b)));
@@ -125,8 +125,8 @@ vector_l2_distance(PG_FUNCTION_ARGS)
 Datum
 vector_l2_squared_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a = vector_arg(fcinfo, 0);
+	Vector	   *b = vector_arg(fcinfo, 1);
 
 	vector_check_same_dim(a, b);
 	PG_RETURN_FLOAT8(l2_squared(a, b));
@@ -135,8 +135,8 @@ vector_l2_squared_distance(PG_FUNCTION_ARGS)
 Datum
 vector_inner_product(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a = vector_arg(fcinfo, 0);
+	Vector	   *b = vector_arg(fcinfo, 1);
 
 	vector_check_same_dim(a, b);
 	PG_RETURN_FLOAT8(inner_product(a, b));
@@ -146,8 +146,8 @@ vector_inner_product(PG_FUNCTION_ARGS)
 Datum
 vector_negative_inner_product(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a = vector_arg(fcinfo, 0);
+	Vector	   *b = vector_arg(fcinfo, 1);
 
 	vector_check_same_dim(a, b);
 	PG_RETURN_FLOAT8(-inner_product(a, b));
@@ -160,8 +160,8 @@ vector_negative_inner_product(PG_FUNCTION_ARGS)
 Datum
 vector_cosine_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a = vector_arg(fcinfo, 0);
+	Vector	   *b = vector_arg(fcinfo, 1);
 	double		similarity;
 
 	vector_check_same_dim(a, b);
@@ -179,8 +179,8 @@ vector_cosine_distance(PG_FUNCTION_ARGS)
 Datum
 vector_l1_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a = vector_arg(fcinfo, 0);
+	Vector	   *b = vector_arg(fcinfo, 1);
 
 	vector_check_same_dim(a, b);
 	PG_RETURN_FLOAT8(l1_distance(a, b));
