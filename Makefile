@@ -10,7 +10,8 @@
 
 EXTENSION = brainy
 MODULE_big = brainy
-DATA = sql/brainy--0.1.0.sql
+# the install script of each version and every upgrade script between them
+DATA = $(wildcard sql/brainy--*.sql)
 
 VECTOR_OBJS = src/vector/brainy.o \
 	src/vector/vector_io.o \
@@ -73,8 +74,12 @@ $(BENCH_BIN)/bench_distance: test/bench/bench_distance.c $(DISTANCE_SRCS) src/ve
 	@mkdir -p $(BENCH_BIN)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Isrc/vector -o $@ test/bench/bench_distance.c $(DISTANCE_SRCS) -lm
 
+# Brainy vs pgvector (when installed) on Fashion-MNIST and on dense vectors,
+# each with the types' own storage, then Fashion-MNIST stored inline for both.
 bench: $(BENCH_BIN)/bench_distance
 	$(BENCH_BIN)/bench_distance
-	bash test/bench/bench_sql.sh
+	BENCH_DATASET=fmnist BENCH_STORAGE=default bash test/bench/bench_sql.sh
+	BENCH_DATASET=dense BENCH_STORAGE=default bash test/bench/bench_sql.sh
+	BENCH_DATASET=fmnist BENCH_STORAGE=plain bash test/bench/bench_sql.sh
 
 EXTRA_CLEAN = $(UNIT_BIN) $(BENCH_BIN) results regression.diffs regression.out

@@ -143,6 +143,13 @@ regress_run() (
 		head -n 400 regression.diffs
 		echo "---------------- end of regression.diffs ($(wc -l <regression.diffs) lines; full file: $ROOT/regression.diffs)"
 	fi
+	# a backend that crashed fails the stage even if its test "passed"
+	if grep -E "terminated by signal|exited with exit code|PANIC:" \
+			"$PGC_regress_DIR/server.log" >"$WORK/regress.crashes"; then
+		echo "regress: the server log shows a crashed backend:"
+		cat "$WORK/regress.crashes"
+		f=$((f + 1))
+	fi
 	if [ $((p + f)) -eq 0 ]; then
 		f=1; note="no regress test ran (make exit $rc)"
 	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

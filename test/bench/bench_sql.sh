@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_sql.sh - Brainy vs pgvector, side by side, on Fashion-MNIST.
+# bench_sql.sh - Brainy vs pgvector, side by side, on one data set.
 #
 # A benchmark, not a test: it measures and prints, it does not pass or fail
 # on the numbers.  In one throwaway PostgreSQL cluster (127.0.0.1 only) it
@@ -12,13 +12,24 @@
 #       images, alternating brainy query / pgvector query, timed inside the
 #       server with clock_timestamp(), and checks both return the same ids.
 #
-# Data set: Fashion-MNIST by Zalando Research (MIT licence), from the Debian
-# package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+# Data sets (BENCH_DATASET):
+#   fmnist  Fashion-MNIST by Zalando Research (MIT licence), from the Debian
+#           package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist):
+#           784-dim integer pixels, many zeros, so PostgreSQL compresses them;
+#   dense   synthetic unit-length Gaussian vectors (dense_vectors.c, fixed
+#           seed), 784 dims by default: bytes like a real embedding model's,
+#           which PostgreSQL cannot compress.
+# Storage (BENCH_STORAGE): default keeps each type's own storage strategy
+# (brainy: main, pgvector: external); plain, main or external sets it on the
+# column for both.
 #
 # Brainy is benchmarked if it is installed (brainy.so and brainy.control),
 # pgvector if vector.control is installed; a missing one gets "n/a".
 #
 # Knobs (environment):
+#   BENCH_DATASET=fmnist  fmnist | dense
+#   BENCH_STORAGE=default default | plain | main | external
+#   BENCH_DIM=784         dimensions of the dense data set
 #   BENCH_ROWS=60000      training vectors to load (all of them by default)
 #   BENCH_QUERIES=20      query vectors (test images 1..N)
 #   BENCH_PASSES=3        measured passes over the queries (plus 1 warm-up)
@@ -39,7 +50,17 @@ PASSES=${BENCH_PASSES:-3}
 COPY_REPS=${BENCH_COPY_REPS:-3}
 SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-1GB}
 FMNIST_DIR=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
-DIM=784
+DATASET=${BENCH_DATASET:-fmnist}
+STORAGE=${BENCH_STORAGE:-default}
+case $DATASET in
+	fmnist) DIM=784 ;;
+	dense) DIM=${BENCH_DIM:-784} ;;
+	*) echo "bench: BENCH_DATASET must be fmnist or dense" >&2; exit 2 ;;
+esac
+case $STORAGE in
+	default | plain | main | external) ;;
+	*) echo "bench: BENCH_STORAGE must be default, plain, main or external" >&2; exit 2 ;;
+esac
 
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
@@ -61,9 +82,11 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- inputs
 TRAIN_GZ=$FMNIST_DIR/train-images-idx3-ubyte.gz
 TEST_GZ=$FMNIST_DIR/t10k-images-idx3-ubyte.gz
-for f in "$TRAIN_GZ" "$TEST_GZ"; do
-	[ -r "$f" ] || die "missing $f (apt-get install dataset-fashion-mnist)"
-done
+if [ "$DATASET" = fmnist ]; then
+	for f in "$TRAIN_GZ" "$TEST_GZ"; do
+		[ -r "$f" ] || die "missing $f (apt-get install dataset-fashion-mnist)"
+	done
+fi
 command -v pg_config >/dev/null || die "pg_config not found"
 
 SHAREDIR=$(pg_config --sharedir)
@@ -84,10 +107,10 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-bench.XXXXXX")
 
-say "building fmnist_to_copy"
+say "building the data set converters"
 cc -std=c11 -O2 -Wall -Wextra -o "$WORK/fmnist_to_copy" "$HERE/fmnist_to_copy.c"
+cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$WORK/dense_vectors" "$HERE/dense_vectors.c" -lm
 
-say "converting Fashion-MNIST ($ROWS training vectors, $NQ test vectors)"
 # convert GZ MAX OUT: the converter may stop early, so zcat may get SIGPIPE.
 convert() {
 	local st
@@ -98,8 +121,17 @@ convert() {
 	[ "${st[1]}" = 0 ] || die "converting $1 failed"
 	[ "${st[0]}" = 0 ] || [ "${st[0]}" = 141 ] || die "zcat $1 failed"
 }
-convert "$TRAIN_GZ" "$ROWS" "$WORK/train.copy"
-convert "$TEST_GZ" "$NQ" "$WORK/queries.copy"
+if [ "$DATASET" = fmnist ]; then
+	say "converting Fashion-MNIST ($ROWS training vectors, $NQ test vectors)"
+	convert "$TRAIN_GZ" "$ROWS" "$WORK/train.copy"
+	convert "$TEST_GZ" "$NQ" "$WORK/queries.copy"
+	TITLE="Fashion-MNIST (Zalando Research)"
+else
+	say "generating $ROWS + $NQ dense unit vectors of $DIM dims"
+	"$WORK/dense_vectors" 1 "$ROWS" "$DIM" 42 >"$WORK/train.copy"
+	"$WORK/dense_vectors" 1 "$NQ" "$DIM" 4242 >"$WORK/queries.copy"
+	TITLE="synthetic dense unit vectors (Gaussian, seed 42)"
+fi
 NROWS=$(wc -l <"$WORK/train.copy")
 [ "$NROWS" -gt 0 ] || die "no training vectors converted"
 
@@ -143,6 +175,11 @@ say "benchmarking: ${ACTIVE[*]}"
 # an untimed warm-up (the very first load also creates the WAL segment files
 # that later loads recycle, and took twice as long in trials).
 now() { date +%s.%N; }
+if [ "$STORAGE" = default ]; then
+	SET_STORAGE="SET client_min_messages = warning"
+else
+	SET_STORAGE="ALTER TABLE items ALTER COLUMN embedding SET STORAGE $STORAGE"
+fi
 declare -A COPY_TIMES
 for rep in $(seq 0 "$COPY_REPS"); do
 	for s in "${ACTIVE[@]}"; do
@@ -150,6 +187,7 @@ for rep in $(seq 0 "$COPY_REPS"); do
 		psql_db "$db" -c "SET client_min_messages = warning" \
 			-c "DROP TABLE IF EXISTS items" \
 			-c "CREATE TABLE items (id int, embedding vector($DIM))" \
+			-c "$SET_STORAGE" \
 			-c "CHECKPOINT"
 		t0=$(now)
 		psql_db "$db" -c "COPY items (id, embedding) FROM STDIN" <"$WORK/train.copy"
@@ -175,6 +213,8 @@ for s in "${ACTIVE[@]}"; do
 	psql_db "$db" <<-SQL
 		ALTER TABLE items ADD PRIMARY KEY (id);
 		CREATE TABLE queries (id int PRIMARY KEY, embedding vector($DIM));
+		-- the query vectors reach both systems as plain, uncompressed values
+		ALTER TABLE queries ALTER COLUMN embedding SET STORAGE plain;
 		\copy queries FROM '$WORK/queries.copy'
 		VACUUM (ANALYZE) items;
 		VACUUM (ANALYZE) queries;
@@ -326,7 +366,7 @@ row_mib() {
 }
 
 echo
-echo "## Brainy vs pgvector: Fashion-MNIST (Zalando Research), $NROWS x $DIM"
+echo "## Brainy vs pgvector: $TITLE, $NROWS x $DIM, storage $STORAGE"
 echo
 echo "- $(psql_db postgres -At -c 'SELECT version()')"
 echo "- CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores;" \

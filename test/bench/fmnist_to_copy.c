@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +31,24 @@
 
 static const char *progname = "fmnist_to_copy";
 
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+static void die(const char *fmt,...) PRINTF_LIKE(1, 2);
+
 static void
-die(const char *fmt, const char *arg)
+die(const char *fmt,...)
 {
+	va_list		ap;
+
+	fflush(stdout);
 	fprintf(stderr, "%s: ", progname);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
 }
@@ -89,7 +103,7 @@ main(int argc, char **argv)
 		max_count = parse_arg(argv[2], "MAX_COUNT");
 
 	if (fread(hdr, 1, sizeof(hdr), stdin) != sizeof(hdr))
-		die("%s", "input too short for an IDX3 header (16 bytes); "
+		die("input too short for an IDX3 header (16 bytes); "
 			"is it gzip-compressed? pipe it through zcat");
 	magic = be32(hdr);
 	count = be32(hdr + 4);
@@ -98,36 +112,28 @@ main(int argc, char **argv)
 
 	if (magic != IDX3_UBYTE_MAGIC)
 	{
-		char		buf[64];
-
 		if (hdr[0] == 0x1f && hdr[1] == 0x8b)
-			die("%s", "input is gzip-compressed; pipe it through zcat");
-		snprintf(buf, sizeof(buf), "0x%08lx", (unsigned long) magic);
-		die("bad magic number %s (want 0x00000803: IDX, unsigned byte, "
-			"3 dimensions)", buf);
+			die("input is gzip-compressed; pipe it through zcat");
+		die("bad magic number 0x%08lx (want 0x00000803: IDX, unsigned byte, "
+			"3 dimensions)", (unsigned long) magic);
 	}
 	if (rows == 0 || cols == 0 || rows > MAX_SIDE || cols > MAX_SIDE ||
 		(size_t) rows * cols > MAX_PIXELS)
-	{
-		char		buf[64];
-
-		snprintf(buf, sizeof(buf), "%lux%lu",
-				 (unsigned long) rows, (unsigned long) cols);
-		die("bad image size %s (want 1..16000 pixels per image)", buf);
-	}
+		die("bad image size %lux%lu (want 1..%d pixels per image)",
+			(unsigned long) rows, (unsigned long) cols, MAX_PIXELS);
 	npix = (size_t) rows * cols;
 
 	n_out = count;
 	if (max_count >= 0 && max_count < n_out)
 		n_out = max_count;
 	if (n_out > 0 && first_id > (long long) INT32_MAX - (n_out - 1))
-		die("%s", "ids would overflow a 32-bit int column");
+		die("ids would overflow a 32-bit int column");
 
 	img = malloc(npix);
 	/* each pixel: up to 3 digits and a comma; plus id, tab, brackets, \n */
 	line = malloc(npix * 4 + 32);
 	if (img == NULL || line == NULL)
-		die("%s", "out of memory");
+		die("out of memory");
 
 	for (i = 0; i < n_out; i++)
 	{
@@ -137,13 +143,10 @@ main(int argc, char **argv)
 
 		if (got != npix)
 		{
-			char		buf[96];
-
 			if (ferror(stdin))
 				die("read error: %s", strerror(errno));
-			snprintf(buf, sizeof(buf), "%lld of %lu images",
-					 i, (unsigned long) count);
-			die("input truncated after %s announced by the header", buf);
+			die("input truncated after %lld of %lu images announced by "
+				"the header", i, (unsigned long) count);
 		}
 
 		p += sprintf(p, "%lld\t[", first_id + i);
@@ -170,7 +173,7 @@ main(int argc, char **argv)
 
 	/* When converting the whole file, trailing garbage means a bad file. */
 	if (max_count < 0 && fgetc(stdin) != EOF)
-		die("%s", "input has more data than the header announces");
+		die("input has more data than the header announces");
 
 	if (fflush(stdout) != 0)
 		die("write error: %s", strerror(errno));
