@@ -39,6 +39,24 @@ vector_check_same_dim(const Vector *a, const Vector *b)
 				 errmsg("different vector dimensions %d and %d", a->dim, b->dim)));
 }
 
+/* The two arguments of a distance function, of equal dimensions. */
+static void
+distance_args(FunctionCallInfo fcinfo, Vector **a, Vector **b)
+{
+	*a = vector_arg(fcinfo, 0);
+	*b = vector_arg(fcinfo, 1);
+	vector_check_same_dim(*a, *b);
+}
+
+/* The two arguments of an element-wise operator, of equal dimensions. */
+static void
+elementwise_args(FunctionCallInfo fcinfo, Vector **a, Vector **b)
+{
+	*a = PG_GETARG_VECTOR_P(0);
+	*b = PG_GETARG_VECTOR_P(1);
+	vector_check_same_dim(*a, *b);
+}
+
 /*
  * The kernels accumulate in float for speed.  Only vectors with elements
  * near the float4 limit can overflow that (the true result still fits a
@@ -114,10 +132,10 @@ cosine_similarity(const Vector *a, const Vector *b)
 Datum
 vector_l2_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = vector_arg(fcinfo, 0);
-	Vector	   *b = vector_arg(fcinfo, 1);
+	Vector	   *a;
+	Vector	   *b;
 
-	vector_check_same_dim(a, b);
+	distance_args(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(sqrt(l2_squared(a, b)));
 }
 
@@ -125,20 +143,20 @@ vector_l2_distance(PG_FUNCTION_ARGS)
 Datum
 vector_l2_squared_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = vector_arg(fcinfo, 0);
-	Vector	   *b = vector_arg(fcinfo, 1);
+	Vector	   *a;
+	Vector	   *b;
 
-	vector_check_same_dim(a, b);
+	distance_args(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(l2_squared(a, b));
 }
 
 Datum
 vector_inner_product(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = vector_arg(fcinfo, 0);
-	Vector	   *b = vector_arg(fcinfo, 1);
+	Vector	   *a;
+	Vector	   *b;
 
-	vector_check_same_dim(a, b);
+	distance_args(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(inner_product(a, b));
 }
 
@@ -146,10 +164,10 @@ vector_inner_product(PG_FUNCTION_ARGS)
 Datum
 vector_negative_inner_product(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = vector_arg(fcinfo, 0);
-	Vector	   *b = vector_arg(fcinfo, 1);
+	Vector	   *a;
+	Vector	   *b;
 
-	vector_check_same_dim(a, b);
+	distance_args(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(-inner_product(a, b));
 }
 
@@ -160,11 +178,11 @@ vector_negative_inner_product(PG_FUNCTION_ARGS)
 Datum
 vector_cosine_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = vector_arg(fcinfo, 0);
-	Vector	   *b = vector_arg(fcinfo, 1);
+	Vector	   *a;
+	Vector	   *b;
 	double		similarity;
 
-	vector_check_same_dim(a, b);
+	distance_args(fcinfo, &a, &b);
 	similarity = cosine_similarity(a, b);
 	if (isnan(similarity))
 		PG_RETURN_FLOAT8(get_float8_nan());
@@ -179,10 +197,10 @@ vector_cosine_distance(PG_FUNCTION_ARGS)
 Datum
 vector_l1_distance(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = vector_arg(fcinfo, 0);
-	Vector	   *b = vector_arg(fcinfo, 1);
+	Vector	   *a;
+	Vector	   *b;
 
-	vector_check_same_dim(a, b);
+	distance_args(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(l1_distance(a, b));
 }
 
@@ -290,11 +308,11 @@ check_no_overflow(const Vector *r)
 Datum
 vector_add(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a;
+	Vector	   *b;
 	Vector	   *r;
 
-	vector_check_same_dim(a, b);
+	elementwise_args(fcinfo, &a, &b);
 	r = vector_new(a->dim);
 	for (int i = 0; i < a->dim; i++)
 		r->x[i] = a->x[i] + b->x[i];
@@ -305,11 +323,11 @@ vector_add(PG_FUNCTION_ARGS)
 Datum
 vector_sub(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a;
+	Vector	   *b;
 	Vector	   *r;
 
-	vector_check_same_dim(a, b);
+	elementwise_args(fcinfo, &a, &b);
 	r = vector_new(a->dim);
 	for (int i = 0; i < a->dim; i++)
 		r->x[i] = a->x[i] - b->x[i];
@@ -320,11 +338,11 @@ vector_sub(PG_FUNCTION_ARGS)
 Datum
 vector_mul(PG_FUNCTION_ARGS)
 {
-	Vector	   *a = PG_GETARG_VECTOR_P(0);
-	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *a;
+	Vector	   *b;
 	Vector	   *r;
 
-	vector_check_same_dim(a, b);
+	elementwise_args(fcinfo, &a, &b);
 	r = vector_new(a->dim);
 	for (int i = 0; i < a->dim; i++)
 		r->x[i] = a->x[i] * b->x[i];
