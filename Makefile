@@ -60,7 +60,7 @@ $(UNIT_BIN)/test_float_parse: test/unit/test_float_parse.c src/vector/float_pars
 
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse
 
-.PHONY: unittest-build unittest bench
+.PHONY: unittest-build unittest bench bench-ann
 unittest-build: $(UNIT_TESTS)
 
 unittest: unittest-build
@@ -81,5 +81,9 @@ bench: $(BENCH_BIN)/bench_distance
 	BENCH_DATASET=fmnist BENCH_STORAGE=default bash test/bench/bench_sql.sh
 	BENCH_DATASET=dense BENCH_STORAGE=default bash test/bench/bench_sql.sh
 	BENCH_DATASET=fmnist BENCH_STORAGE=plain bash test/bench/bench_sql.sh
+
+# HNSW: build time, size, recall@10 and QPS per ef_search, vs pgvector's hnsw
+bench-ann:
+	bash test/bench/bench_ann.sh
 
 EXTRA_CLEAN = $(UNIT_BIN) $(BENCH_BIN) results regression.diffs regression.out
