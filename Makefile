@@ -30,6 +30,8 @@ OBJS = $(VECTOR_OBJS)
 
 PG_CPPFLAGS = -Isrc/vector
 PG_CFLAGS = -std=gnu11
+# export only what PostgreSQL looks up (see the file)
+SHLIB_LINK += -Wl,--version-script=src/brainy.map
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
 	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz
@@ -58,9 +60,17 @@ $(UNIT_BIN)/test_float_parse: test/unit/test_float_parse.c src/vector/float_pars
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ test/unit/test_float_parse.c src/vector/float_parse.c -lm
 
-UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse
+HNSW_SRCS = $(wildcard src/hnsw/*.c)
+HNSW_HDRS = $(wildcard src/hnsw/*.h)
 
-.PHONY: unittest-build unittest bench bench-ann
+$(UNIT_BIN)/test_hnsw: test/unit/test_hnsw.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS) src/vector/distance.h
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/hnsw -o $@ test/unit/test_hnsw.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
+
+UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
+	$(UNIT_BIN)/test_hnsw
+
+.PHONY: unittest-build unittest bench bench-ann bench-hnsw
 unittest-build: $(UNIT_TESTS)
 
 unittest: unittest-build
@@ -76,11 +86,19 @@ $(BENCH_BIN)/bench_distance: test/bench/bench_distance.c $(DISTANCE_SRCS) src/ve
 
 # Brainy vs pgvector (when installed) on Fashion-MNIST and on dense vectors,
 # each with the types' own storage, then Fashion-MNIST stored inline for both.
+$(BENCH_BIN)/bench_hnsw: test/bench/bench_hnsw.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS)
+	@mkdir -p $(BENCH_BIN)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Isrc/vector -Isrc/hnsw -Itest/unit -o $@ test/bench/bench_hnsw.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
+
 bench: $(BENCH_BIN)/bench_distance
 	$(BENCH_BIN)/bench_distance
 	BENCH_DATASET=fmnist BENCH_STORAGE=default bash test/bench/bench_sql.sh
 	BENCH_DATASET=dense BENCH_STORAGE=default bash test/bench/bench_sql.sh
 	BENCH_DATASET=fmnist BENCH_STORAGE=plain bash test/bench/bench_sql.sh
+
+# the HNSW engine alone (no PostgreSQL) on Fashion-MNIST
+bench-hnsw: $(BENCH_BIN)/bench_hnsw
+	$(BENCH_BIN)/bench_hnsw --fmnist /usr/share/datasets/fashion-mnist --queries 1000
 
 # HNSW: build time, size, recall@10 and QPS per ef_search, vs pgvector's hnsw
 bench-ann:

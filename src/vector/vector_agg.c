@@ -18,10 +18,10 @@
 
 #include "vector.h"
 
-PG_FUNCTION_INFO_V1(vector_accum);
-PG_FUNCTION_INFO_V1(vector_combine);
-PG_FUNCTION_INFO_V1(vector_sum_final);
-PG_FUNCTION_INFO_V1(vector_avg_final);
+PG_FUNCTION_INFO_V1(brainy_vector_accum);
+PG_FUNCTION_INFO_V1(brainy_vector_combine);
+PG_FUNCTION_INFO_V1(brainy_vector_sum_final);
+PG_FUNCTION_INFO_V1(brainy_vector_avg_final);
 
 /* The state's values: element 0 is the count, then the sums. */
 static float8 *
@@ -80,7 +80,7 @@ writable_state(FunctionCallInfo fcinfo, int argno, int dim)
 }
 
 Datum
-vector_accum(PG_FUNCTION_ARGS)
+brainy_vector_accum(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(1);
 	ArrayType  *state = writable_state(fcinfo, 0, v->dim);
@@ -94,7 +94,7 @@ vector_accum(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_combine(PG_FUNCTION_ARGS)
+brainy_vector_combine(PG_FUNCTION_ARGS)
 {
 	ArrayType  *other = PG_GETARG_ARRAYTYPE_P(1);
 	int			n_other;
@@ -140,13 +140,13 @@ finish(FunctionCallInfo fcinfo, bool average)
 }
 
 Datum
-vector_sum_final(PG_FUNCTION_ARGS)
+brainy_vector_sum_final(PG_FUNCTION_ARGS)
 {
 	return finish(fcinfo, false);
 }
 
 Datum
-vector_avg_final(PG_FUNCTION_ARGS)
+brainy_vector_avg_final(PG_FUNCTION_ARGS)
 {
 	return finish(fcinfo, true);
 }

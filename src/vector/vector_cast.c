@@ -19,11 +19,11 @@
 
 #include "vector.h"
 
-PG_FUNCTION_INFO_V1(array_to_vector);
-PG_FUNCTION_INFO_V1(vector_to_float4);
-PG_FUNCTION_INFO_V1(vector_to_float8);
-PG_FUNCTION_INFO_V1(vector_to_int4);
-PG_FUNCTION_INFO_V1(vector_to_numeric);
+PG_FUNCTION_INFO_V1(brainy_array_to_vector);
+PG_FUNCTION_INFO_V1(brainy_vector_to_float4);
+PG_FUNCTION_INFO_V1(brainy_vector_to_float8);
+PG_FUNCTION_INFO_V1(brainy_vector_to_int4);
+PG_FUNCTION_INFO_V1(brainy_vector_to_numeric);
 
 /* A double that must fit float4 exactly as float4 casts demand. */
 static float
@@ -47,7 +47,7 @@ double_to_element(double d)
 
 /* array_to_vector(anyarray, typmod, explicit): the cast from arrays. */
 Datum
-array_to_vector(PG_FUNCTION_ARGS)
+brainy_array_to_vector(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(0);
 	int32		typmod = PG_GETARG_INT32(1);
@@ -153,25 +153,25 @@ vector_to_array(const Vector *v, Oid elemtype)
 }
 
 Datum
-vector_to_float4(PG_FUNCTION_ARGS)
+brainy_vector_to_float4(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_ARRAYTYPE_P(vector_to_array(PG_GETARG_VECTOR_P(0), FLOAT4OID));
 }
 
 Datum
-vector_to_float8(PG_FUNCTION_ARGS)
+brainy_vector_to_float8(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_ARRAYTYPE_P(vector_to_array(PG_GETARG_VECTOR_P(0), FLOAT8OID));
 }
 
 Datum
-vector_to_int4(PG_FUNCTION_ARGS)
+brainy_vector_to_int4(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_ARRAYTYPE_P(vector_to_array(PG_GETARG_VECTOR_P(0), INT4OID));
 }
 
 Datum
-vector_to_numeric(PG_FUNCTION_ARGS)
+brainy_vector_to_numeric(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_ARRAYTYPE_P(vector_to_array(PG_GETARG_VECTOR_P(0), NUMERICOID));
 }

@@ -12,15 +12,15 @@
 
 #include "vector.h"
 
-PG_FUNCTION_INFO_V1(vector_cmp);
-PG_FUNCTION_INFO_V1(vector_eq);
-PG_FUNCTION_INFO_V1(vector_ne);
-PG_FUNCTION_INFO_V1(vector_lt);
-PG_FUNCTION_INFO_V1(vector_le);
-PG_FUNCTION_INFO_V1(vector_gt);
-PG_FUNCTION_INFO_V1(vector_ge);
-PG_FUNCTION_INFO_V1(vector_hash);
-PG_FUNCTION_INFO_V1(vector_hash_extended);
+PG_FUNCTION_INFO_V1(brainy_vector_cmp);
+PG_FUNCTION_INFO_V1(brainy_vector_eq);
+PG_FUNCTION_INFO_V1(brainy_vector_ne);
+PG_FUNCTION_INFO_V1(brainy_vector_lt);
+PG_FUNCTION_INFO_V1(brainy_vector_le);
+PG_FUNCTION_INFO_V1(brainy_vector_gt);
+PG_FUNCTION_INFO_V1(brainy_vector_ge);
+PG_FUNCTION_INFO_V1(brainy_vector_hash);
+PG_FUNCTION_INFO_V1(brainy_vector_hash_extended);
 
 /* Values are never NaN (input rejects it), so float order is total. */
 static int
@@ -55,43 +55,43 @@ compare_args(FunctionCallInfo fcinfo)
 }
 
 Datum
-vector_cmp(PG_FUNCTION_ARGS)
+brainy_vector_cmp(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(compare_args(fcinfo));
 }
 
 Datum
-vector_eq(PG_FUNCTION_ARGS)
+brainy_vector_eq(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(compare_args(fcinfo) == 0);
 }
 
 Datum
-vector_ne(PG_FUNCTION_ARGS)
+brainy_vector_ne(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(compare_args(fcinfo) != 0);
 }
 
 Datum
-vector_lt(PG_FUNCTION_ARGS)
+brainy_vector_lt(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(compare_args(fcinfo) < 0);
 }
 
 Datum
-vector_le(PG_FUNCTION_ARGS)
+brainy_vector_le(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(compare_args(fcinfo) <= 0);
 }
 
 Datum
-vector_gt(PG_FUNCTION_ARGS)
+brainy_vector_gt(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(compare_args(fcinfo) > 0);
 }
 
 Datum
-vector_ge(PG_FUNCTION_ARGS)
+brainy_vector_ge(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(compare_args(fcinfo) >= 0);
 }
@@ -117,7 +117,7 @@ hash_vector(const Vector *v, uint64 seed)
 }
 
 Datum
-vector_hash(PG_FUNCTION_ARGS)
+brainy_vector_hash(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 
@@ -125,7 +125,7 @@ vector_hash(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_hash_extended(PG_FUNCTION_ARGS)
+brainy_vector_hash_extended(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 	uint64		seed = (uint64) PG_GETARG_INT64(1);

@@ -21,13 +21,13 @@
 #include "float_parse.h"
 #include "vector.h"
 
-PG_FUNCTION_INFO_V1(vector_in);
-PG_FUNCTION_INFO_V1(vector_out);
-PG_FUNCTION_INFO_V1(vector_typmod_in);
-PG_FUNCTION_INFO_V1(vector_typmod_out);
-PG_FUNCTION_INFO_V1(vector_recv);
-PG_FUNCTION_INFO_V1(vector_send);
-PG_FUNCTION_INFO_V1(vector_coerce_typmod);
+PG_FUNCTION_INFO_V1(brainy_vector_in);
+PG_FUNCTION_INFO_V1(brainy_vector_out);
+PG_FUNCTION_INFO_V1(brainy_vector_typmod_in);
+PG_FUNCTION_INFO_V1(brainy_vector_typmod_out);
+PG_FUNCTION_INFO_V1(brainy_vector_recv);
+PG_FUNCTION_INFO_V1(brainy_vector_send);
+PG_FUNCTION_INFO_V1(brainy_vector_coerce_typmod);
 
 /* A zeroed vector of dim dimensions (dim must already be checked). */
 Vector *
@@ -108,7 +108,7 @@ report_syntax_error(const char *text, const char *detail)
  * pass parses.
  */
 Datum
-vector_in(PG_FUNCTION_ARGS)
+brainy_vector_in(PG_FUNCTION_ARGS)
 {
 	const char *text = PG_GETARG_CSTRING(0);
 	int32		typmod = PG_GETARG_INT32(2);
@@ -173,7 +173,7 @@ vector_in(PG_FUNCTION_ARGS)
 
 /* Text output: shortest representation that reads back exactly. */
 Datum
-vector_out(PG_FUNCTION_ARGS)
+brainy_vector_out(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 	char	   *buf;
@@ -196,7 +196,7 @@ vector_out(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_typmod_in(PG_FUNCTION_ARGS)
+brainy_vector_typmod_in(PG_FUNCTION_ARGS)
 {
 	ArrayType  *ta = PG_GETARG_ARRAYTYPE_P(0);
 	int32	   *mods;
@@ -221,7 +221,7 @@ vector_typmod_in(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_typmod_out(PG_FUNCTION_ARGS)
+brainy_vector_typmod_out(PG_FUNCTION_ARGS)
 {
 	int32		typmod = PG_GETARG_INT32(0);
 
@@ -232,7 +232,7 @@ vector_typmod_out(PG_FUNCTION_ARGS)
 
 /* Binary input: int16 dim, int16 unused (must be 0), dim float4 values. */
 Datum
-vector_recv(PG_FUNCTION_ARGS)
+brainy_vector_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int32		typmod = PG_GETARG_INT32(2);
@@ -265,7 +265,7 @@ vector_recv(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_send(PG_FUNCTION_ARGS)
+brainy_vector_send(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 	StringInfoData buf;
@@ -280,7 +280,7 @@ vector_send(PG_FUNCTION_ARGS)
 
 /* Length coercion vector -> vector(n), used by casts and assignments. */
 Datum
-vector_coerce_typmod(PG_FUNCTION_ARGS)
+brainy_vector_coerce_typmod(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 	int32		typmod = PG_GETARG_INT32(1);

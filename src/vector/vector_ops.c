@@ -15,20 +15,20 @@
 
 #include "vector.h"
 
-PG_FUNCTION_INFO_V1(vector_l2_distance);
-PG_FUNCTION_INFO_V1(vector_l2_squared_distance);
-PG_FUNCTION_INFO_V1(vector_inner_product);
-PG_FUNCTION_INFO_V1(vector_negative_inner_product);
-PG_FUNCTION_INFO_V1(vector_cosine_distance);
-PG_FUNCTION_INFO_V1(vector_l1_distance);
-PG_FUNCTION_INFO_V1(vector_dims);
-PG_FUNCTION_INFO_V1(vector_norm);
-PG_FUNCTION_INFO_V1(vector_l2_normalize);
-PG_FUNCTION_INFO_V1(vector_subvector);
-PG_FUNCTION_INFO_V1(vector_concat);
-PG_FUNCTION_INFO_V1(vector_add);
-PG_FUNCTION_INFO_V1(vector_sub);
-PG_FUNCTION_INFO_V1(vector_mul);
+PG_FUNCTION_INFO_V1(brainy_vector_l2_distance);
+PG_FUNCTION_INFO_V1(brainy_vector_l2_squared_distance);
+PG_FUNCTION_INFO_V1(brainy_vector_inner_product);
+PG_FUNCTION_INFO_V1(brainy_vector_negative_inner_product);
+PG_FUNCTION_INFO_V1(brainy_vector_cosine_distance);
+PG_FUNCTION_INFO_V1(brainy_vector_l1_distance);
+PG_FUNCTION_INFO_V1(brainy_vector_dims);
+PG_FUNCTION_INFO_V1(brainy_vector_norm);
+PG_FUNCTION_INFO_V1(brainy_vector_l2_normalize);
+PG_FUNCTION_INFO_V1(brainy_vector_subvector);
+PG_FUNCTION_INFO_V1(brainy_vector_concat);
+PG_FUNCTION_INFO_V1(brainy_vector_add);
+PG_FUNCTION_INFO_V1(brainy_vector_sub);
+PG_FUNCTION_INFO_V1(brainy_vector_mul);
 
 void
 vector_check_same_dim(const Vector *a, const Vector *b)
@@ -130,7 +130,7 @@ cosine_similarity(const Vector *a, const Vector *b)
 }
 
 Datum
-vector_l2_distance(PG_FUNCTION_ARGS)
+brainy_vector_l2_distance(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -141,7 +141,7 @@ vector_l2_distance(PG_FUNCTION_ARGS)
 
 /* Squared L2: same order as L2 without the square root (for indexes). */
 Datum
-vector_l2_squared_distance(PG_FUNCTION_ARGS)
+brainy_vector_l2_squared_distance(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -151,7 +151,7 @@ vector_l2_squared_distance(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_inner_product(PG_FUNCTION_ARGS)
+brainy_vector_inner_product(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -162,7 +162,7 @@ vector_inner_product(PG_FUNCTION_ARGS)
 
 /* <#>: negated so that ascending order puts the largest product first. */
 Datum
-vector_negative_inner_product(PG_FUNCTION_ARGS)
+brainy_vector_negative_inner_product(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -176,7 +176,7 @@ vector_negative_inner_product(PG_FUNCTION_ARGS)
  * the result is NaN (as in pgvector), which sorts after every number.
  */
 Datum
-vector_cosine_distance(PG_FUNCTION_ARGS)
+brainy_vector_cosine_distance(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -195,7 +195,7 @@ vector_cosine_distance(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_l1_distance(PG_FUNCTION_ARGS)
+brainy_vector_l1_distance(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -205,7 +205,7 @@ vector_l1_distance(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_dims(PG_FUNCTION_ARGS)
+brainy_vector_dims(PG_FUNCTION_ARGS)
 {
 	Vector	   *a = PG_GETARG_VECTOR_P(0);
 
@@ -224,7 +224,7 @@ norm_of(const Vector *a)
 }
 
 Datum
-vector_norm(PG_FUNCTION_ARGS)
+brainy_vector_norm(PG_FUNCTION_ARGS)
 {
 	Vector	   *a = PG_GETARG_VECTOR_P(0);
 
@@ -233,7 +233,7 @@ vector_norm(PG_FUNCTION_ARGS)
 
 /* a / |a|; the zero vector is returned unchanged. */
 Datum
-vector_l2_normalize(PG_FUNCTION_ARGS)
+brainy_vector_l2_normalize(PG_FUNCTION_ARGS)
 {
 	Vector	   *a = PG_GETARG_VECTOR_P(0);
 	Vector	   *result = vector_new(a->dim);
@@ -251,7 +251,7 @@ vector_l2_normalize(PG_FUNCTION_ARGS)
  * empty result, or a negative count, is an error.
  */
 Datum
-vector_subvector(PG_FUNCTION_ARGS)
+brainy_vector_subvector(PG_FUNCTION_ARGS)
 {
 	Vector	   *a = PG_GETARG_VECTOR_P(0);
 	int32		start = PG_GETARG_INT32(1);
@@ -278,7 +278,7 @@ vector_subvector(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_concat(PG_FUNCTION_ARGS)
+brainy_vector_concat(PG_FUNCTION_ARGS)
 {
 	Vector	   *a = PG_GETARG_VECTOR_P(0);
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
@@ -306,7 +306,7 @@ check_no_overflow(const Vector *r)
 }
 
 Datum
-vector_add(PG_FUNCTION_ARGS)
+brainy_vector_add(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -321,7 +321,7 @@ vector_add(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_sub(PG_FUNCTION_ARGS)
+brainy_vector_sub(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;
@@ -336,7 +336,7 @@ vector_sub(PG_FUNCTION_ARGS)
 }
 
 Datum
-vector_mul(PG_FUNCTION_ARGS)
+brainy_vector_mul(PG_FUNCTION_ARGS)
 {
 	Vector	   *a;
 	Vector	   *b;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "distance.h"
+#include "test_rng.h"
 
 static int	n_passed = 0;
 static int	n_failed = 0;
@@ -36,17 +37,6 @@ report(int ok, const char *desc, const char *details)
 	}
 }
 
-/* xorshift64*: fixed seed, same numbers on every platform */
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static double
-rand_unit(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (double) ((rng_state * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
-}
 
 /* Exactly n floats (at least one allocated), so ASan catches overreads. */
 static float *

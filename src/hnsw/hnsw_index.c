@@ -1,0 +1,405 @@
+/*
+ * hnsw_index.c - the in-memory index as a container.
+ *
+ * Owns HnswIndex's lifetime and storage: creation (validated parameters,
+ * the kernel table chosen once, derived sizes, scratch), node chunks and
+ * upper-layer slots (see the layout in hnsw_internal.h), destruction,
+ * memory accounting, the read accessors of hnsw.h, and the HnswSource view
+ * of an index.  The algorithms live in hnsw_insert.c, hnsw_search.c,
+ * hnsw_delete.c, hnsw_reconnect.c and hnsw_check.c.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "hnsw_internal.h"
+
+/* A chunk of nodes is the largest power of two of nodes within this. */
+#define CHUNK_TARGET_BYTES ((size_t) 1 << 20)
+#define CHUNK_ALIGN 64
+#define MIN_CHUNK_DIRECTORY 16
+
+static size_t
+round_up(size_t x, size_t to)
+{
+	return (x + to - 1) / to * to;
+}
+
+static size_t
+chunk_vectors_bytes(const HnswIndex *idx)
+{
+	return round_up(sizeof(float) * idx->vec_stride * ((size_t) 1 << idx->chunk_shift),
+					CHUNK_ALIGN);
+}
+
+static size_t
+chunk_links_bytes(const HnswIndex *idx)
+{
+	return round_up(sizeof(uint32_t) * idx->link0_stride * ((size_t) 1 << idx->chunk_shift),
+					CHUNK_ALIGN);
+}
+
+static size_t
+chunk_dists_bytes(const HnswIndex *idx)
+{
+	return round_up(sizeof(float) * (size_t) idx->m0 * ((size_t) 1 << idx->chunk_shift),
+					CHUNK_ALIGN);
+}
+
+static size_t
+chunk_bytes(const HnswIndex *idx)
+{
+	return CHUNK_ALIGN - 1 + chunk_vectors_bytes(idx) + chunk_links_bytes(idx) +
+		chunk_dists_bytes(idx) + sizeof(HnswNode) * ((size_t) 1 << idx->chunk_shift);
+}
+
+/* Bytes of the upper-layer lists of a node of level (> 0). */
+static size_t
+upper_bytes(const HnswIndex *idx, int level)
+{
+	return (sizeof(uint32_t) * idx->upper_stride + sizeof(float) * (size_t) idx->m) *
+		(size_t) level;
+}
+
+void
+hnsw_destroy(HnswIndex *idx)
+{
+	HnswAllocator a;
+	size_t		bytes;
+	size_t		cand_bytes;
+	uint32_t	i;
+
+	if (idx == NULL)
+		return;
+	a = idx->alloc;
+	for (i = 0; i < idx->n_nodes; i++)
+	{
+		HnswNode   *node = hnsw_node(idx, i);
+
+		hnsw_upper_free(idx, node->upper, node->level);
+	}
+	bytes = idx->mem_bytes;
+	for (i = 0; i < idx->n_chunks; i++)
+		hnsw_mem_free(&a, &bytes, idx->chunks[i].raw, idx->chunks[i].raw_size);
+	hnsw_mem_free(&a, &bytes, idx->chunks, sizeof(HnswChunk) * (size_t) idx->chunks_alloc);
+	cand_bytes = sizeof(HnswCand) * ((size_t) idx->m0 + 1);
+	hnsw_mem_free(&a, &bytes, idx->sel,
+				  sizeof(HnswCand) * (size_t) idx->m0 * (HNSW_MAX_LEVEL + 1));
+	hnsw_mem_free(&a, &bytes, idx->prune_in, cand_bytes);
+	hnsw_mem_free(&a, &bytes, idx->prune_keep, cand_bytes);
+	hnsw_mem_free(&a, &bytes, idx->drop, sizeof(HnswCand) * (size_t) idx->drop_cap);
+	hnsw_search_destroy(idx->search);
+	hnsw_mem_free(&a, &bytes, idx, sizeof(HnswIndex));
+}
+
+int
+hnsw_create(const HnswParams *p, const HnswAllocator *alloc, HnswIndex **out,
+			HnswError *err)
+{
+	HnswAllocator a;
+	size_t		bytes = 0;
+	size_t		node_bytes;
+	size_t		cand_bytes;
+	HnswIndex  *idx;
+	int			rc;
+
+	if (out == NULL)
+		return hnsw_fail(err, HNSW_EINVAL, "no place to return the index");
+	*out = NULL;
+	rc = hnsw_params_validate(p, err);
+	if (rc != HNSW_OK)
+		return rc;
+
+	hnsw_allocator_copy(&a, alloc);
+	idx = hnsw_mem_alloc(&a, &bytes, sizeof(HnswIndex));
+	if (idx == NULL)
+		return hnsw_fail(err, HNSW_ENOMEM, "out of memory creating an index");
+	memset(idx, 0, sizeof(HnswIndex));
+	idx->params = *p;
+	idx->alloc = a;
+	idx->mem_bytes = bytes;
+	idx->kernels = brainy_kernels();
+	hnsw_distance_init(&idx->dist, idx->kernels, p->metric, p->dim);
+	idx->m = p->m;
+	idx->m0 = 2 * p->m;
+	idx->level_mult = 1.0 / log((double) p->m);
+	idx->rng = p->seed;
+	idx->vec_stride = round_up((size_t) p->dim, p->dim >= 128 ? 16 : 4);
+	idx->link0_stride = 2 + (size_t) idx->m0;
+	idx->upper_stride = 2 + (size_t) idx->m;
+	node_bytes = sizeof(float) * idx->vec_stride +
+		sizeof(uint32_t) * idx->link0_stride + sizeof(float) * (size_t) idx->m0 +
+		sizeof(HnswNode);
+	idx->chunk_shift = 0;
+	while (idx->chunk_shift < 20 &&
+		   (node_bytes << (idx->chunk_shift + 1)) <= CHUNK_TARGET_BYTES)
+		idx->chunk_shift++;
+	idx->chunk_mask = ((uint32_t) 1 << idx->chunk_shift) - 1;
+	idx->entry = HNSW_NO_NODE;
+	idx->max_level = -1;
+
+	cand_bytes = sizeof(HnswCand) * ((size_t) idx->m0 + 1);
+	idx->sel = hnsw_mem_alloc(&a, &idx->mem_bytes,
+							  sizeof(HnswCand) * (size_t) idx->m0 * (HNSW_MAX_LEVEL + 1));
+	idx->prune_in = hnsw_mem_alloc(&a, &idx->mem_bytes, cand_bytes);
+	idx->prune_keep = hnsw_mem_alloc(&a, &idx->mem_bytes, cand_bytes);
+	idx->drop_cap = (uint32_t) (p->ef_construction > idx->m0 + 1 ?
+								p->ef_construction : idx->m0 + 1);
+	idx->drop = hnsw_mem_alloc(&a, &idx->mem_bytes,
+							   sizeof(HnswCand) * (size_t) idx->drop_cap);
+	if (idx->sel == NULL || idx->prune_in == NULL || idx->prune_keep == NULL ||
+		idx->drop == NULL)
+	{
+		hnsw_destroy(idx);
+		return hnsw_fail(err, HNSW_ENOMEM, "out of memory creating an index");
+	}
+	rc = hnsw_search_init(&idx->search, &a, idx->kernels, p->dim, p->m,
+						  p->metric, err);
+	if (rc != HNSW_OK)
+	{
+		hnsw_destroy(idx);
+		return rc;
+	}
+	*out = idx;
+	hnsw_clear_error(err);
+	return HNSW_OK;
+}
+
+/* Add one chunk of nodes (growing the directory if needed). */
+static int
+add_chunk(HnswIndex *idx, HnswError *err)
+{
+	HnswChunk  *c;
+	size_t		size = chunk_bytes(idx);
+	char	   *raw;
+	char	   *base;
+
+	if (idx->n_chunks == idx->chunks_alloc)
+	{
+		uint32_t	new_alloc = idx->chunks_alloc < MIN_CHUNK_DIRECTORY ?
+			MIN_CHUNK_DIRECTORY : idx->chunks_alloc * 2;
+		HnswChunk  *dir = hnsw_mem_alloc(&idx->alloc, &idx->mem_bytes,
+										 sizeof(HnswChunk) * (size_t) new_alloc);
+
+		if (dir == NULL)
+			return hnsw_fail(err, HNSW_ENOMEM, "out of memory growing the chunk directory");
+		if (idx->n_chunks > 0)
+			memcpy(dir, idx->chunks, sizeof(HnswChunk) * (size_t) idx->n_chunks);
+		hnsw_mem_free(&idx->alloc, &idx->mem_bytes, idx->chunks,
+					  sizeof(HnswChunk) * (size_t) idx->chunks_alloc);
+		idx->chunks = dir;
+		idx->chunks_alloc = new_alloc;
+	}
+	raw = hnsw_mem_alloc(&idx->alloc, &idx->mem_bytes, size);
+	if (raw == NULL)
+		return hnsw_fail(err, HNSW_ENOMEM,
+						 "out of memory allocating %zu bytes for %u more nodes",
+						 size, (unsigned) 1 << idx->chunk_shift);
+	base = raw + ((CHUNK_ALIGN - (uintptr_t) raw % CHUNK_ALIGN) % CHUNK_ALIGN);
+	c = &idx->chunks[idx->n_chunks++];
+	c->raw = raw;
+	c->raw_size = size;
+	c->vectors = (float *) base;
+	c->links0 = (uint32_t *) (base + chunk_vectors_bytes(idx));
+	c->dists0 = (float *) (base + chunk_vectors_bytes(idx) + chunk_links_bytes(idx));
+	c->nodes = (HnswNode *) (base + chunk_vectors_bytes(idx) + chunk_links_bytes(idx) +
+							 chunk_dists_bytes(idx));
+	return HNSW_OK;
+}
+
+int
+hnsw_ensure_node_capacity(HnswIndex *idx, uint32_t n, HnswError *err)
+{
+	while (((uint64_t) idx->n_chunks << idx->chunk_shift) < n)
+	{
+		int			rc = add_chunk(idx, err);
+
+		if (rc != HNSW_OK)
+			return rc;
+	}
+	return HNSW_OK;
+}
+
+uint32_t *
+hnsw_upper_alloc(HnswIndex *idx, int level)
+{
+	uint32_t   *upper;
+	int			l;
+
+	if (level <= 0)
+		return NULL;
+	upper = hnsw_mem_alloc(&idx->alloc, &idx->mem_bytes, upper_bytes(idx, level));
+	if (upper != NULL)
+	{
+		for (l = 0; l < level; l++)
+		{
+			upper[(size_t) l * idx->upper_stride] = 0;
+			upper[(size_t) l * idx->upper_stride + 1] = HNSW_SEL_UNKNOWN;
+		}
+	}
+	return upper;
+}
+
+void
+hnsw_upper_free(HnswIndex *idx, uint32_t *upper, int level)
+{
+	if (upper != NULL)
+		hnsw_mem_free(&idx->alloc, &idx->mem_bytes, upper, upper_bytes(idx, level));
+}
+
+/* ---- accessors */
+
+const HnswParams *
+hnsw_get_params(const HnswIndex *idx)
+{
+	return &idx->params;
+}
+
+uint32_t
+hnsw_size(const HnswIndex *idx)
+{
+	return idx->n_nodes;
+}
+
+uint32_t
+hnsw_live_count(const HnswIndex *idx)
+{
+	return idx->n_nodes - idx->n_deleted;
+}
+
+size_t
+hnsw_memory_usage(const HnswIndex *idx)
+{
+	return idx->mem_bytes + hnsw_search_memory_usage(idx->search);
+}
+
+uint32_t
+hnsw_entry_point(const HnswIndex *idx)
+{
+	return idx->entry;
+}
+
+int
+hnsw_max_level(const HnswIndex *idx)
+{
+	return idx->max_level;
+}
+
+int
+hnsw_node_level(const HnswIndex *idx, uint32_t id)
+{
+	if (id >= idx->n_nodes)
+		return -1;
+	return hnsw_node(idx, id)->level;
+}
+
+uint64_t
+hnsw_node_label(const HnswIndex *idx, uint32_t id)
+{
+	if (id >= idx->n_nodes)
+		return 0;
+	return hnsw_node(idx, id)->label;
+}
+
+const float *
+hnsw_node_vector(const HnswIndex *idx, uint32_t id)
+{
+	if (id >= idx->n_nodes)
+		return NULL;
+	return hnsw_vec(idx, id);
+}
+
+int
+hnsw_node_neighbours(const HnswIndex *idx, uint32_t id, int layer,
+					 const uint32_t **list)
+{
+	HnswList	l;
+
+	if (id >= idx->n_nodes || layer < 0 || layer > hnsw_node(idx, id)->level)
+		return -1;
+	l = hnsw_list(idx, id, layer);
+	*list = l.ids;
+	return (int) l.hdr[0];
+}
+
+int
+hnsw_is_deleted(const HnswIndex *idx, uint32_t id)
+{
+	if (id >= idx->n_nodes)
+		return -1;
+	return hnsw_deleted(idx, id) ? 1 : 0;
+}
+
+int
+hnsw_check_vector(const HnswIndex *idx, const float *vec, HnswError *err)
+{
+	double		scale;
+	int			rc;
+
+	if (idx == NULL)
+		return hnsw_fail(err, HNSW_EINVAL, "index is missing");
+	rc = hnsw_vector_check(idx->params.metric, vec, idx->params.dim, &scale, err);
+	if (rc == HNSW_OK)
+		hnsw_clear_error(err);
+	return rc;
+}
+
+/* ---- the index as an HnswSource (ids are checked by the caller) */
+
+static const float *
+mem_vector(void *ctx, uint32_t id, float *buf)
+{
+	(void) buf;
+	return hnsw_vec((const HnswIndex *) ctx, id);
+}
+
+static int
+mem_neighbours(void *ctx, uint32_t id, int layer, const uint32_t **list,
+			   uint32_t *buf)
+{
+	(void) buf;
+	return hnsw_node_neighbours((const HnswIndex *) ctx, id, layer, list);
+}
+
+static int
+mem_is_deleted(void *ctx, uint32_t id)
+{
+	return hnsw_is_deleted((const HnswIndex *) ctx, id);
+}
+
+static int
+mem_level(void *ctx, uint32_t id)
+{
+	return hnsw_node_level((const HnswIndex *) ctx, id);
+}
+
+static int
+mem_label(void *ctx, uint32_t id, uint64_t *label)
+{
+	const HnswIndex *idx = (const HnswIndex *) ctx;
+
+	if (id >= idx->n_nodes)
+		return -1;
+	*label = hnsw_node(idx, id)->label;
+	return 0;
+}
+
+static const HnswSourceOps mem_source_ops = {
+	mem_vector,
+	mem_neighbours,
+	mem_is_deleted,
+	mem_level,
+	mem_label
+};
+
+void
+hnsw_index_source(const HnswIndex *idx, HnswSource *src)
+{
+	src->ops = &mem_source_ops;
+	src->ctx = (void *) idx;
+	src->dim = idx->params.dim;
+	src->m = idx->m;
+	src->metric = idx->params.metric;
+	src->n_nodes = idx->n_nodes;
+	src->entry_point = idx->entry;
+	src->max_level = idx->max_level;
+}

@@ -1,0 +1,1186 @@
+/*
+ * test_hnsw.c - unit test of the HNSW engine (src/hnsw).
+ *
+ * Covers parameters, exact answers on tiny inputs, recall against brute
+ * force for every metric, determinism, the storage interface (the index
+ * itself, a copying source, a broken source), deletes and repair, the
+ * reachability fix, bad input, memory accounting, and allocation failures
+ * at every point of a build (the graph must come out the same).  Prints
+ * "ok - ..." / "not ok - ..." per check, then "N passed, N failed"; exits
+ * non-zero on any failure.  Sized to run in a few seconds under ASan+UBSan.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distance.h"
+#include "hnsw.h"
+#include "test_rng.h"
+
+static int	n_passed = 0;
+static int	n_failed = 0;
+
+static void report(int ok, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+
+static void
+report(int ok, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (ok)
+		n_passed++;
+	else
+		n_failed++;
+	printf("%s - ", ok ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void *
+xmalloc(size_t n)
+{
+	void	   *p = malloc(n > 0 ? n : 1);
+
+	if (p == NULL)
+	{
+		fprintf(stderr, "out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+
+/* n vectors of dim floats, uniform in [-1, 1) */
+static float *
+random_vectors(int n, int dim)
+{
+	float	   *v = xmalloc(sizeof(float) * (size_t) n * (size_t) dim);
+	size_t		i;
+
+	for (i = 0; i < (size_t) n * (size_t) dim; i++)
+		v[i] = (float) (rand_unit() * 2.0 - 1.0);
+	return v;
+}
+
+static HnswParams
+params(int dim, HnswMetric metric, int m, int efc)
+{
+	HnswParams	p;
+
+	hnsw_params_default(&p, dim, metric);
+	p.m = m;
+	p.ef_construction = efc;
+	return p;
+}
+
+static HnswIndex *
+build(const HnswParams *p, const HnswAllocator *alloc, const float *data, int n)
+{
+	HnswIndex  *idx;
+	HnswError	err;
+	int			i;
+
+	if (hnsw_create(p, alloc, &idx, &err) != HNSW_OK)
+	{
+		fprintf(stderr, "hnsw_create: %s\n", err.message);
+		exit(2);
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (hnsw_insert(idx, data + (size_t) i * p->dim, (uint64_t) i * 10 + 7,
+						NULL, &err) != HNSW_OK)
+		{
+			fprintf(stderr, "hnsw_insert: %s\n", err.message);
+			exit(2);
+		}
+	}
+	return idx;
+}
+
+/* Exact distance in double, on stored (for cosine: normalised) vectors. */
+static double
+exact_distance(HnswMetric metric, const float *a, const float *b, int dim)
+{
+	double		s = 0.0;
+	int			i;
+
+	for (i = 0; i < dim; i++)
+	{
+		double		x = a[i];
+		double		y = b[i];
+
+		switch (metric)
+		{
+			case HNSW_L2:
+				s += (x - y) * (x - y);
+				break;
+			case HNSW_IP:
+			case HNSW_COSINE:
+				s += x * y;
+				break;
+			case HNSW_L1:
+				s += fabs(x - y);
+				break;
+		}
+	}
+	if (metric == HNSW_IP)
+		return -s;
+	if (metric == HNSW_COSINE)
+		return 1.0 - s;
+	return s;
+}
+
+/* The query as the index sees it (normalised under cosine). */
+static void
+prepare_query(HnswMetric metric, const float *q, float *out, int dim)
+{
+	double		s = 0.0;
+	int			i;
+
+	for (i = 0; i < dim; i++)
+		s += (double) q[i] * q[i];
+	for (i = 0; i < dim; i++)
+		out[i] = metric == HNSW_COSINE ? (float) (q[i] / sqrt(s)) : q[i];
+}
+
+/* The k-th smallest exact distance from q to a live node (inf if fewer). */
+static double
+kth_distance(const HnswIndex *idx, const float *q, int k)
+{
+	const HnswParams *p = hnsw_get_params(idx);
+	double	   *best = xmalloc(sizeof(double) * (size_t) k);
+	float	   *pq = xmalloc(sizeof(float) * (size_t) p->dim);
+	int			have = 0;
+	uint32_t	id;
+	double		kth;
+
+	prepare_query(p->metric, q, pq, p->dim);
+	for (id = 0; id < hnsw_size(idx); id++)
+	{
+		double		d;
+		int			j;
+
+		if (hnsw_is_deleted(idx, id))
+			continue;
+		d = exact_distance(p->metric, pq, hnsw_node_vector(idx, id), p->dim);
+		if (have == k && d >= best[k - 1])
+			continue;
+		j = have < k ? have++ : k - 1;
+		while (j > 0 && best[j - 1] > d)
+		{
+			best[j] = best[j - 1];
+			j--;
+		}
+		best[j] = d;
+	}
+	kth = have == k ? best[k - 1] : INFINITY;
+	free(best);
+	free(pq);
+	return kth;
+}
+
+/*
+ * recall@k of hnsw_knn over n_q queries: a result is a hit when its exact
+ * distance is within the true k-th distance (ties are not misses).  Also
+ * counts results that are deleted or out of order into *n_bad.
+ */
+static double
+recall(HnswIndex *idx, const float *queries, int n_q, int k, int ef, int *n_bad)
+{
+	const HnswParams *p = hnsw_get_params(idx);
+	HnswResult *res = xmalloc(sizeof(HnswResult) * (size_t) k);
+	float	   *pq = xmalloc(sizeof(float) * (size_t) p->dim);
+	long		hits = 0;
+	long		wanted = 0;
+	int			qi;
+
+	*n_bad = 0;
+	for (qi = 0; qi < n_q; qi++)
+	{
+		const float *q = queries + (size_t) qi * p->dim;
+		double		kth = kth_distance(idx, q, k);
+		HnswError	err;
+		int			n_res;
+		int			j;
+
+		if (hnsw_knn(idx, q, k, ef, res, &n_res, &err) != HNSW_OK)
+		{
+			(*n_bad)++;
+			continue;
+		}
+		prepare_query(p->metric, q, pq, p->dim);
+		wanted += k;
+		for (j = 0; j < n_res; j++)
+		{
+			double		d = exact_distance(p->metric, pq, hnsw_node_vector(idx, res[j].id), p->dim);
+
+			if (d <= kth + 1e-4 * (fabs(kth) + 1e-3))
+				hits++;
+			if (hnsw_is_deleted(idx, res[j].id) ||
+				res[j].label != (uint64_t) res[j].id * 10 + 7 ||
+				(j > 0 && res[j].distance < res[j - 1].distance) ||
+				fabs(res[j].distance - d) > 1e-3 * (fabs(d) + 1.0))
+				(*n_bad)++;
+		}
+	}
+	free(res);
+	free(pq);
+	return wanted ? (double) hits / (double) wanted : 1.0;
+}
+
+/* A fingerprint of the whole graph: levels, flags, lists, entry point. */
+static uint64_t
+graph_hash(const HnswIndex *idx)
+{
+	uint64_t	h = 1469598103934665603ull;
+	uint32_t	id;
+
+#define MIX(x) (h = (h ^ (uint64_t) (x)) * 1099511628211ull)
+	MIX(hnsw_size(idx));
+	MIX(hnsw_entry_point(idx));
+	MIX((uint32_t) hnsw_max_level(idx));
+	for (id = 0; id < hnsw_size(idx); id++)
+	{
+		int			level = hnsw_node_level(idx, id);
+		int			layer;
+
+		MIX((uint32_t) level);
+		MIX((uint32_t) hnsw_is_deleted(idx, id));
+		MIX(hnsw_node_label(idx, id));
+		for (layer = 0; layer <= level; layer++)
+		{
+			const uint32_t *list;
+			int			n = hnsw_node_neighbours(idx, id, layer, &list);
+			int			i;
+
+			MIX((uint32_t) n);
+			for (i = 0; i < n; i++)
+				MIX(list[i]);
+		}
+	}
+#undef MIX
+	return h;
+}
+
+static int
+check_ok(const HnswIndex *idx, int flags, HnswCheckReport *rep)
+{
+	HnswError	err;
+	int			rc = hnsw_check(idx, flags, rep, &err);
+
+	if (rc != HNSW_OK)
+		printf("# check: %s\n", err.message);
+	return rc == HNSW_OK;
+}
+
+/* ---- a counting allocator that can fail on request */
+
+typedef struct TestAlloc
+{
+	size_t		live;			/* bytes allocated and not freed */
+	long		calls;
+	long		fail_at;		/* fail the call with this number (-1: never) */
+	long		fail_every;		/* or every n-th call (0: never) */
+	int			bad_free;		/* a free with a size that was not allocated */
+} TestAlloc;
+
+typedef struct TestBlock
+{
+	size_t		size;
+	size_t		pad;			/* keeps the payload 16-byte aligned */
+} TestBlock;
+
+static void *
+test_alloc(void *ctx, size_t size)
+{
+	TestAlloc  *t = ctx;
+	TestBlock  *b;
+	long		call = t->calls++;
+
+	if (call == t->fail_at || (t->fail_every > 0 && call % t->fail_every == t->fail_every - 1))
+		return NULL;
+	b = malloc(sizeof(TestBlock) + size);
+	if (b == NULL)
+		return NULL;
+	b->size = size;
+	t->live += size;
+	return b + 1;
+}
+
+static void
+test_free(void *ctx, void *ptr, size_t size)
+{
+	TestAlloc  *t = ctx;
+	TestBlock  *b = (TestBlock *) ptr - 1;
+
+	if (b->size != size)
+		t->bad_free = 1;
+	t->live -= b->size;
+	free(b);
+}
+
+static HnswAllocator
+test_allocator(TestAlloc *t)
+{
+	HnswAllocator a;
+
+	memset(t, 0, sizeof(*t));
+	t->fail_at = -1;
+	a.alloc = test_alloc;
+	a.free = test_free;
+	a.ctx = t;
+	return a;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void
+test_params(void)
+{
+	static const struct
+	{
+		int			dim;
+		int			m;
+		int			efc;
+		int			metric;
+		const char *what;
+	}			bad[] = {
+		{8, 1, 64, HNSW_L2, "m"},
+		{8, 101, 1000, HNSW_L2, "m"},
+		{8, 2, 3, HNSW_L2, "ef_construction"},
+		{8, 16, 31, HNSW_L2, "2 * m"},
+		{8, 16, 1001, HNSW_L2, "ef_construction"},
+		{0, 16, 64, HNSW_L2, "dimensions"},
+		{16001, 16, 64, HNSW_L2, "dimensions"},
+		{-5, 16, 64, HNSW_L2, "dimensions"},
+		{8, 16, 64, 99, "metric"},
+	};
+	static const struct
+	{
+		int			dim;
+		int			m;
+		int			efc;
+	}			good[] = {
+		{1, 2, 4}, {16000, 16, 64}, {8, 100, 200}, {8, 16, 32}, {8, 2, 1000},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	{
+		HnswParams	p = params(bad[i].dim, (HnswMetric) bad[i].metric, bad[i].m, bad[i].efc);
+		HnswIndex  *idx = (HnswIndex *) &p;	/* must be reset to NULL */
+		HnswError	err;
+		int			rc = hnsw_create(&p, NULL, &idx, &err);
+
+		report(rc == HNSW_EINVAL && idx == NULL && err.code == HNSW_EINVAL &&
+			   strstr(err.message, bad[i].what) != NULL,
+			   "params: dim %d m %d ef_construction %d metric %d rejected (%s)",
+			   bad[i].dim, bad[i].m, bad[i].efc, bad[i].metric, err.message);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+	{
+		HnswParams	p = params(good[i].dim, HNSW_L2, good[i].m, good[i].efc);
+		HnswIndex  *idx = NULL;
+		HnswError	err;
+		int			rc = hnsw_create(&p, NULL, &idx, &err);
+
+		report(rc == HNSW_OK && idx != NULL && err.code == HNSW_OK,
+			   "params: dim %d m %d ef_construction %d accepted",
+			   good[i].dim, good[i].m, good[i].efc);
+		hnsw_destroy(idx);
+	}
+	report(hnsw_params_validate(NULL, NULL) == HNSW_EINVAL,
+		   "params: NULL parameters rejected");
+	report(strcmp(hnsw_strerror(HNSW_ENOMEM), "out of memory") == 0 &&
+		   strcmp(hnsw_metric_name(HNSW_COSINE), "cosine") == 0,
+		   "params: names of codes and metrics");
+}
+
+static void
+test_tiny(void)
+{
+	static const float pts[4][2] = {{0, 0}, {3, 4}, {-1, 0}, {3, 4}};
+	HnswParams	p = params(2, HNSW_L2, 4, 8);
+	HnswIndex  *idx;
+	HnswResult	res[8];
+	HnswError	err;
+	float		q[2] = {0, 0};
+	int			n;
+	int			rc;
+	uint32_t	id;
+
+	if (hnsw_create(&p, NULL, &idx, &err) != HNSW_OK)
+		exit(2);
+	rc = hnsw_knn(idx, q, 5, 10, res, &n, &err);
+	report(rc == HNSW_OK && n == 0, "tiny: empty index returns nothing");
+
+	rc = hnsw_insert(idx, pts[0], 100, &id, &err);
+	report(rc == HNSW_OK && id == 0 && hnsw_entry_point(idx) == 0,
+		   "tiny: first insert gets id 0 and becomes the entry point");
+	rc = hnsw_knn(idx, q, 5, 0, res, &n, &err);
+	report(rc == HNSW_OK && n == 1 && res[0].label == 100 && res[0].id == 0 &&
+		   res[0].distance == 0.0f, "tiny: 1 point, k 5: that point at distance 0");
+
+	hnsw_insert(idx, pts[1], 101, &id, &err);
+	q[0] = 3;
+	q[1] = 3;
+	rc = hnsw_knn(idx, q, 5, 0, res, &n, &err);
+	report(rc == HNSW_OK && n == 2 && res[0].label == 101 && res[0].distance == 1.0f &&
+		   res[1].label == 100 && res[1].distance == 18.0f,
+		   "tiny: 2 points, exact order and squared L2 distances");
+
+	hnsw_insert(idx, pts[2], 102, &id, &err);
+	q[0] = -0.25f;
+	q[1] = 0;
+	rc = hnsw_knn(idx, q, 3, 3, res, &n, &err);
+	report(rc == HNSW_OK && n == 3 && res[0].label == 100 && res[1].label == 102 &&
+		   res[2].label == 101 && res[0].distance == 0.0625f &&
+		   res[1].distance == 0.5625f,
+		   "tiny: 3 points, exact order");
+	rc = hnsw_knn(idx, q, 1, 1, res, &n, &err);
+	report(rc == HNSW_OK && n == 1 && res[0].label == 100, "tiny: k 1");
+
+	/* a duplicate of (3, 4): both come back, at the same distance */
+	rc = hnsw_insert(idx, pts[3], 103, &id, &err);
+	q[0] = 3;
+	q[1] = 4;
+	rc = hnsw_knn(idx, q, 10, 10, res, &n, &err);
+	report(rc == HNSW_OK && n == 4 && res[0].distance == 0.0f &&
+		   res[1].distance == 0.0f && res[0].id == 1 && res[1].id == 3 &&
+		   res[3].label == 102,
+		   "tiny: duplicates both returned at distance 0, k > n gives n results");
+	report(check_ok(idx, HNSW_CHECK_ALL, NULL), "tiny: check passes");
+	hnsw_destroy(idx);
+}
+
+static void
+test_duplicates(void)
+{
+	/* 200 copies of one vector and 200 of another: all must be found */
+	HnswParams	p = params(4, HNSW_L2, 4, 16);
+	float	   *data = xmalloc(sizeof(float) * 400 * 4);
+	HnswResult *res = xmalloc(sizeof(HnswResult) * 400);
+	HnswIndex  *idx;
+	HnswError	err;
+	HnswCheckReport rep;
+	uint32_t	fixed = 0;
+	int			n;
+	int			i;
+	int			zero = 0;
+
+	for (i = 0; i < 400; i++)
+	{
+		data[i * 4 + 0] = i % 2 ? 1.0f : -1.0f;
+		data[i * 4 + 1] = 0.5f;
+		data[i * 4 + 2] = 0.25f;
+		data[i * 4 + 3] = 0.0f;
+	}
+	idx = build(&p, NULL, data, 400);
+	(void) hnsw_check(idx, 0, &rep, &err);
+	printf("# duplicates: %u unreachable nodes before reconnect\n", rep.n_unreachable);
+	report(hnsw_reconnect(idx, &fixed, &err) == HNSW_OK && fixed <= rep.n_unreachable &&
+		   (fixed > 0) == (rep.n_unreachable > 0),
+		   "duplicates: reconnect fixes the %u unreachable nodes", fixed);
+	report(check_ok(idx, HNSW_CHECK_ALL, &rep) && rep.n_unreachable == 0,
+		   "duplicates: every node reachable after reconnect");
+	hnsw_knn(idx, data, 200, 400, res, &n, &err);
+	for (i = 0; i < n; i++)
+		zero += res[i].distance == 0.0f && res[i].id % 2 == 0;
+	report(n == 200 && zero == 200, "duplicates: all 200 copies found (%d)", zero);
+	hnsw_destroy(idx);
+	free(data);
+	free(res);
+}
+
+static void
+test_recall(void)
+{
+	static const HnswMetric metrics[] = {HNSW_L2, HNSW_IP, HNSW_COSINE, HNSW_L1};
+	const int	n = 5000;
+	const int	dim = 64;
+	const int	n_q = 100;
+	float	   *data = random_vectors(n, dim);
+	float	   *queries = random_vectors(n_q, dim);
+	size_t		i;
+
+	for (i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
+	{
+		HnswParams	p = params(dim, metrics[i], 16, 64);
+		HnswIndex  *idx = build(&p, NULL, data, n);
+		HnswCheckReport rep;
+		int			ok = check_ok(idx, 0, &rep);
+		int			bad;
+		double		r;
+
+		report(ok && rep.n_live == (uint32_t) n,
+			   "recall %s: graph of %d nodes passes the check (%.1f edges per node)",
+			   hnsw_metric_name(metrics[i]), n, (double) rep.n_edges / n);
+
+		/*
+		 * Uniform data in 64 dimensions is the hardest case for HNSW (no
+		 * low-dimensional structure): ef 64 gives about 0.95 here, ef 160
+		 * about 0.99.
+		 */
+		r = recall(idx, queries, n_q, 10, 160, &bad);
+		report(r >= 0.98 && bad == 0, "recall %s: recall@10 %.3f >= 0.98 at ef 160, %d bad results",
+			   hnsw_metric_name(metrics[i]), r, bad);
+		if (metrics[i] == HNSW_L2)
+		{
+			double		r40 = recall(idx, queries, n_q, 10, 40, &bad);
+			double		r64 = recall(idx, queries, n_q, 10, 64, &bad);
+
+			report(r40 < r64 && r64 <= r + 1e-9 && r64 >= 0.9,
+				   "recall l2: grows with ef (%.3f at 40, %.3f at 64)", r40, r64);
+		}
+		hnsw_destroy(idx);
+	}
+	free(data);
+	free(queries);
+}
+
+static void
+test_clustered_recall(void)
+{
+	/* 40 Gaussian-ish clusters: realistic data reaches 0.98 at small ef */
+	const int	n = 4000;
+	const int	dim = 64;
+	const int	n_q = 100;
+	float	   *centres = random_vectors(40, dim);
+	float	   *data = xmalloc(sizeof(float) * n * dim);
+	float	   *queries = xmalloc(sizeof(float) * n_q * dim);
+	HnswParams	p = params(dim, HNSW_L2, 16, 64);
+	HnswIndex  *idx;
+	double		r;
+	int			bad;
+	int			i;
+	int			j;
+
+	for (i = 0; i < n + n_q; i++)
+	{
+		const float *c = centres + (size_t) (i % 40) * dim;
+		float	   *v = i < n ? data + (size_t) i * dim : queries + (size_t) (i - n) * dim;
+
+		for (j = 0; j < dim; j++)
+			v[j] = c[j] + (float) ((rand_unit() + rand_unit() + rand_unit() - 1.5) * 0.3);
+	}
+	idx = build(&p, NULL, data, n);
+	r = recall(idx, queries, n_q, 10, 64, &bad);
+	report(r >= 0.98 && bad == 0, "recall clustered l2: recall@10 %.3f >= 0.98 at ef 64", r);
+	hnsw_destroy(idx);
+	free(centres);
+	free(data);
+	free(queries);
+}
+
+static void
+test_determinism(void)
+{
+	const int	n = 1500;
+	float	   *data = random_vectors(n, 16);
+	HnswParams	p = params(16, HNSW_L2, 8, 32);
+	HnswIndex  *a = build(&p, NULL, data, n);
+	HnswIndex  *b = build(&p, NULL, data, n);
+	HnswIndex  *c;
+	int			max_level = 0;
+	uint32_t	id;
+
+	report(graph_hash(a) == graph_hash(b) && hnsw_entry_point(a) == hnsw_entry_point(b),
+		   "determinism: same seed and order give the same graph");
+	p.seed = 12345;
+	c = build(&p, NULL, data, n);
+	report(graph_hash(a) != graph_hash(c), "determinism: another seed gives another graph");
+	for (id = 0; id < (uint32_t) n; id++)
+		if (hnsw_node_level(a, id) > max_level)
+			max_level = hnsw_node_level(a, id);
+	report(max_level == hnsw_max_level(a) && max_level >= 1 && max_level <= HNSW_MAX_LEVEL &&
+		   hnsw_node_level(a, hnsw_entry_point(a)) == max_level,
+		   "determinism: entry point is at the highest level (%d)", max_level);
+	hnsw_destroy(a);
+	hnsw_destroy(b);
+	hnsw_destroy(c);
+	free(data);
+}
+
+static void
+test_levels(void)
+{
+	/* P(level >= 1) = 1/m; with m = 2 the cap must hold */
+	const int	n = 6000;
+	float	   *data = random_vectors(n, 2);
+	HnswParams	p = params(2, HNSW_L2, 2, 4);
+	HnswIndex  *idx = build(&p, NULL, data, n);
+	int			above = 0;
+	int			max = 0;
+	uint32_t	id;
+
+	for (id = 0; id < (uint32_t) n; id++)
+	{
+		above += hnsw_node_level(idx, id) >= 1;
+		if (hnsw_node_level(idx, id) > max)
+			max = hnsw_node_level(idx, id);
+	}
+	report(above > n / 2 - 250 && above < n / 2 + 250 && max <= HNSW_MAX_LEVEL && max >= 8,
+		   "levels: m 2 puts about half the nodes above layer 0 (%d of %d), max %d",
+		   above, n, max);
+	{
+		HnswCheckReport rep;
+		int			ok = check_ok(idx, 0, &rep);
+
+		report(ok, "levels: m 2 graph passes the check (%u of %d unreachable before reconnect)",
+			   rep.n_unreachable, n);
+		ok = hnsw_reconnect(idx, NULL, NULL) == HNSW_OK;
+		report(ok && check_ok(idx, HNSW_CHECK_ALL, NULL),
+			   "levels: and after reconnect, every node is reachable");
+	}
+	hnsw_destroy(idx);
+	free(data);
+}
+
+/* ---- a source that copies, like a page-based store would */
+
+typedef struct CopySource
+{
+	const HnswIndex *idx;
+	int			break_at;		/* which callback call fails (-1: none) */
+	int			calls;
+	int			bad_id;			/* return an out-of-range neighbour */
+} CopySource;
+
+static int
+copy_should_fail(CopySource *s)
+{
+	return s->calls++ == s->break_at;
+}
+
+static const float *
+copy_vector(void *ctx, uint32_t id, float *buf)
+{
+	CopySource *s = ctx;
+	const HnswParams *p = hnsw_get_params(s->idx);
+
+	if (copy_should_fail(s))
+		return NULL;
+	memcpy(buf, hnsw_node_vector(s->idx, id), sizeof(float) * (size_t) p->dim);
+	return buf;
+}
+
+static int
+copy_neighbours(void *ctx, uint32_t id, int layer, const uint32_t **list,
+				uint32_t *buf)
+{
+	CopySource *s = ctx;
+	const uint32_t *l;
+	int			n;
+
+	if (copy_should_fail(s))
+		return -1;
+	n = hnsw_node_neighbours(s->idx, id, layer, &l);
+	if (n < 0)
+		return 0;				/* above the node's level: no neighbours */
+	memcpy(buf, l, sizeof(uint32_t) * (size_t) n);
+	if (s->bad_id && n > 0)
+		buf[0] = hnsw_size(s->idx) + 5;
+	*list = buf;
+	return n;
+}
+
+static int
+copy_is_deleted(void *ctx, uint32_t id)
+{
+	CopySource *s = ctx;
+
+	if (copy_should_fail(s))
+		return -1;
+	return hnsw_is_deleted(s->idx, id);
+}
+
+static int
+copy_level(void *ctx, uint32_t id)
+{
+	CopySource *s = ctx;
+
+	return hnsw_node_level(s->idx, id);
+}
+
+static int
+copy_label(void *ctx, uint32_t id, uint64_t *label)
+{
+	CopySource *s = ctx;
+
+	if (copy_should_fail(s))
+		return -1;
+	*label = hnsw_node_label(s->idx, id);
+	return 0;
+}
+
+static const HnswSourceOps copy_ops = {
+	copy_vector, copy_neighbours, copy_is_deleted, copy_level, copy_label
+};
+
+static int
+same_results(const HnswResult *a, int na, const HnswResult *b, int nb)
+{
+	int			i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+	{
+		if (a[i].id != b[i].id || a[i].label != b[i].label ||
+			a[i].distance != b[i].distance)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+test_source(void)
+{
+	const int	n = 2000;
+	const int	dim = 24;
+	float	   *data = random_vectors(n, dim);
+	float	   *queries = random_vectors(20, dim);
+	HnswParams	p = params(dim, HNSW_COSINE, 8, 40);
+	HnswIndex  *idx = build(&p, NULL, data, n);
+	HnswSearch *sc;
+	HnswSource	msrc;
+	HnswSource	csrc;
+	CopySource	cs;
+	HnswResult	r1[10];
+	HnswResult	r2[10];
+	HnswResult	r3[10];
+	HnswError	err;
+	HnswCheckReport rep;
+	int			same = 1;
+	int			n1;
+	int			n2;
+	int			n3;
+	int			i;
+	int			rc;
+
+	for (i = 0; i < n; i += 7)
+		hnsw_mark_deleted(idx, (uint32_t) i, NULL);
+	rc = hnsw_search_create(&p, NULL, &sc, &err);
+	report(rc == HNSW_OK, "source: search context created");
+	hnsw_index_source(idx, &msrc);
+	memset(&cs, 0, sizeof(cs));
+	cs.idx = idx;
+	cs.break_at = -1;
+	csrc = msrc;
+	csrc.ops = &copy_ops;
+	csrc.ctx = &cs;
+	for (i = 0; i < 20; i++)
+	{
+		const float *q = queries + (size_t) i * dim;
+
+		hnsw_knn(idx, q, 10, 30, r1, &n1, NULL);
+		hnsw_search_knn(sc, &msrc, q, 10, 30, r2, &n2, NULL);
+		hnsw_search_knn(sc, &csrc, q, 10, 30, r3, &n3, NULL);
+		same &= n1 == 10 && same_results(r1, n1, r2, n2) && same_results(r1, n1, r3, n3);
+	}
+	report(same, "source: index view and copying source give hnsw_knn's results");
+	report(hnsw_search_memory_usage(sc) > (size_t) n * sizeof(uint32_t),
+		   "source: search context reports its memory (%zu bytes)",
+		   hnsw_search_memory_usage(sc));
+
+	rc = hnsw_check_source(&csrc, NULL, 0, &rep, &err);
+	report(rc == HNSW_OK && rep.n_dangling > 0 && rep.n_deleted == (uint32_t) (n + 6) / 7,
+		   "source: check through the copying source (%llu dangling edges before repair)",
+		   (unsigned long long) rep.n_dangling);
+	rc = hnsw_check_source(&csrc, NULL, HNSW_CHECK_ALL, &rep, &err);
+	report(rc == HNSW_ECORRUPT && strstr(err.message, "deleted") != NULL,
+		   "source: strict check flags edges to deleted nodes (%s)", err.message);
+
+	for (i = 0; i < 40; i += 3)
+	{
+		cs.calls = 0;
+		cs.break_at = i;
+		rc = hnsw_search_knn(sc, &csrc, queries, 10, 30, r3, &n3, &err);
+		if (rc != HNSW_ESOURCE || n3 != 0)
+			break;
+	}
+	report(i >= 40, "source: a failing callback gives HNSW_ESOURCE (%s)", err.message);
+	cs.break_at = -1;
+	cs.bad_id = 1;
+	rc = hnsw_search_knn(sc, &csrc, queries, 10, 30, r3, &n3, &err);
+	report(rc == HNSW_ESOURCE && strstr(err.message, "out-of-range") != NULL,
+		   "source: an out-of-range neighbour gives HNSW_ESOURCE");
+	rc = hnsw_check_source(&csrc, NULL, 0, &rep, &err);
+	report(rc == HNSW_ECORRUPT && rep.n_invalid > 0,
+		   "source: check reports out-of-range edges (%llu)", (unsigned long long) rep.n_invalid);
+	cs.bad_id = 0;
+
+	csrc.dim = dim + 1;
+	rc = hnsw_search_knn(sc, &csrc, queries, 10, 30, r3, &n3, &err);
+	report(rc == HNSW_EINVAL, "source: dimension mismatch rejected");
+	csrc.dim = dim;
+	csrc.entry_point = (uint32_t) n + 3;
+	rc = hnsw_search_knn(sc, &csrc, queries, 10, 30, r3, &n3, &err);
+	report(rc == HNSW_ESOURCE, "source: bad entry point rejected");
+
+	hnsw_search_destroy(sc);
+	hnsw_destroy(idx);
+	free(data);
+	free(queries);
+}
+
+static void
+test_deletes(void)
+{
+	const int	n = 4000;
+	const int	dim = 32;
+	const int	n_q = 50;
+	float	   *data = random_vectors(n, dim);
+	float	   *queries = random_vectors(n_q, dim);
+	HnswParams	p = params(dim, HNSW_L2, 12, 48);
+	HnswIndex  *idx = build(&p, NULL, data, n);
+	HnswCheckReport rep;
+	HnswResult	res[10];
+	HnswError	err;
+	uint32_t	n_del = 0;
+	uint32_t	id;
+	int			bad;
+	int			n_res;
+	double		r;
+	int			rc;
+
+	for (id = 0; id < (uint32_t) n; id++)
+	{
+		if (rand_unit() < 0.3)
+		{
+			hnsw_mark_deleted(idx, id, NULL);
+			n_del++;
+		}
+	}
+	if (!hnsw_is_deleted(idx, 0))
+	{
+		hnsw_mark_deleted(idx, 0, NULL);
+		n_del++;
+	}
+	report(hnsw_live_count(idx) == (uint32_t) n - n_del, "deletes: %u of %d marked", n_del, n);
+	report(hnsw_mark_deleted(idx, 0, &err) == HNSW_OK && hnsw_live_count(idx) == (uint32_t) n - n_del,
+		   "deletes: marking twice is a no-op");
+	report(hnsw_mark_deleted(idx, (uint32_t) n, &err) == HNSW_EINVAL &&
+		   hnsw_is_deleted(idx, (uint32_t) n) == -1,
+		   "deletes: id out of range rejected (%s)", err.message);
+
+	r = recall(idx, queries, n_q, 10, 64, &bad);
+	report(bad == 0 && r >= 0.95, "deletes: before repair, no deleted results, recall %.3f", r);
+
+	rc = hnsw_repair_deleted(idx, &err);
+	report(rc == HNSW_OK, "deletes: repair succeeds");
+	rc = check_ok(idx, HNSW_CHECK_ALL, &rep);
+	report(rc && rep.n_dangling == 0 && rep.n_unreachable == 0 &&
+		   rep.n_live == (uint32_t) n - n_del,
+		   "deletes: after repair no dangling edges, all %u live nodes reachable",
+		   rep.n_live);
+	report(!hnsw_is_deleted(idx, hnsw_entry_point(idx)), "deletes: entry point is live");
+	r = recall(idx, queries, n_q, 10, 64, &bad);
+	report(bad == 0 && r >= 0.95, "deletes: after repair, no deleted results, recall %.3f >= 0.95", r);
+	report(hnsw_repair_deleted(idx, &err) == HNSW_OK && check_ok(idx, HNSW_CHECK_ALL, NULL),
+		   "deletes: a second repair is a no-op");
+
+	/* insert after repair, then delete everything */
+	rc = hnsw_insert(idx, queries, 999999, &id, &err);
+	hnsw_knn(idx, queries, 1, 10, res, &n_res, &err);
+	report(rc == HNSW_OK && n_res == 1 && res[0].label == 999999 && res[0].distance == 0.0f,
+		   "deletes: inserting after a repair works");
+	for (id = 0; id < hnsw_size(idx); id++)
+		hnsw_mark_deleted(idx, id, NULL);
+	rc = hnsw_knn(idx, queries, 10, 40, res, &n_res, &err);
+	report(rc == HNSW_OK && n_res == 0 && hnsw_live_count(idx) == 0,
+		   "deletes: everything deleted, search returns nothing");
+	rc = hnsw_repair_deleted(idx, &err);
+	report(rc == HNSW_OK && hnsw_entry_point(idx) == HNSW_NO_NODE && hnsw_max_level(idx) == -1 &&
+		   check_ok(idx, HNSW_CHECK_ALL, &rep) && rep.n_edges == 0,
+		   "deletes: repair of an all-deleted graph leaves no entry point and no edges");
+	rc = hnsw_knn(idx, queries, 10, 40, res, &n_res, &err);
+	report(rc == HNSW_OK && n_res == 0, "deletes: search of the emptied graph returns nothing");
+	rc = hnsw_insert(idx, data, 42, &id, &err);
+	hnsw_knn(idx, data, 10, 40, res, &n_res, &err);
+	report(rc == HNSW_OK && id == (uint32_t) n + 1 && n_res == 1 && res[0].label == 42 &&
+		   hnsw_entry_point(idx) == id && check_ok(idx, HNSW_CHECK_ALL, NULL),
+		   "deletes: a new node in the emptied graph becomes the entry point");
+	hnsw_destroy(idx);
+	free(data);
+	free(queries);
+}
+
+static void
+test_delete_entry(void)
+{
+	const int	n = 1500;
+	float	   *data = random_vectors(n, 8);
+	HnswParams	p = params(8, HNSW_L1, 6, 24);
+	HnswIndex  *idx = build(&p, NULL, data, n);
+	uint32_t	ep = hnsw_entry_point(idx);
+	int			old_level = hnsw_max_level(idx);
+	HnswResult	res[5];
+	HnswError	err;
+	uint32_t	id;
+	int			best = -1;
+	int			n_res;
+	int			rc;
+
+	hnsw_mark_deleted(idx, ep, NULL);
+	rc = hnsw_knn(idx, data + (size_t) ep * 8, 5, 20, res, &n_res, &err);
+	report(rc == HNSW_OK && n_res == 5 && res[0].id != ep && res[1].id != ep,
+		   "delete entry: search without repair skips the deleted entry point");
+	rc = hnsw_repair_deleted(idx, &err);
+	for (id = 0; id < (uint32_t) n; id++)
+		if (id != ep && hnsw_node_level(idx, id) > best)
+			best = hnsw_node_level(idx, id);
+	report(rc == HNSW_OK && hnsw_entry_point(idx) != ep &&
+		   hnsw_max_level(idx) == best && best <= old_level &&
+		   hnsw_node_level(idx, hnsw_entry_point(idx)) == best,
+		   "delete entry: repair picks a live entry point at the highest level (%d)", best);
+	report(check_ok(idx, HNSW_CHECK_ALL, NULL), "delete entry: check passes");
+	hnsw_destroy(idx);
+	free(data);
+}
+
+static void
+test_bad_input(void)
+{
+	HnswParams	p = params(4, HNSW_COSINE, 4, 8);
+	HnswIndex  *idx;
+	HnswResult	res[4];
+	HnswError	err;
+	const float zero[4] = {0, 0, 0, 0};
+	const float one[4] = {1, 2, 3, 4};
+	float		v[4] = {1, 2, 3, 4};
+	uint32_t	id = 77;
+	int			n_res = 5;
+	int			rc;
+	int			i;
+
+	hnsw_create(&p, NULL, &idx, NULL);
+	rc = hnsw_insert(idx, zero, 1, &id, &err);
+	report(rc == HNSW_EINVAL && hnsw_size(idx) == 0 && id == 77 && strstr(err.message, "zero") != NULL,
+		   "bad input: zero vector rejected under cosine (%s)", err.message);
+	report(hnsw_check_vector(idx, zero, NULL) == HNSW_EINVAL &&
+		   hnsw_check_vector(idx, one, NULL) == HNSW_OK, "bad input: hnsw_check_vector agrees");
+	v[2] = NAN;
+	rc = hnsw_insert(idx, v, 1, &id, &err);
+	report(rc == HNSW_EINVAL && hnsw_size(idx) == 0 && strstr(err.message, "NaN") != NULL,
+		   "bad input: NaN rejected (%s)", err.message);
+	v[2] = -INFINITY;
+	rc = hnsw_insert(idx, v, 1, &id, &err);
+	report(rc == HNSW_EINVAL && hnsw_size(idx) == 0, "bad input: infinity rejected (%s)", err.message);
+	rc = hnsw_insert(idx, NULL, 1, &id, &err);
+	report(rc == HNSW_EINVAL, "bad input: NULL vector rejected");
+	rc = hnsw_insert(idx, one, 1, &id, &err);
+	report(rc == HNSW_OK && id == 0, "bad input: a good vector after bad ones gets id 0");
+	for (i = 0; i < 20; i++)
+	{
+		v[0] = (float) i;
+		v[2] = 3;
+		hnsw_insert(idx, v, (uint64_t) i + 10, NULL, NULL);
+	}
+
+	rc = hnsw_knn(idx, one, 0, 10, res, &n_res, &err);
+	report(rc == HNSW_EINVAL && n_res == 0, "bad input: k 0 rejected (%s)", err.message);
+	rc = hnsw_knn(idx, one, -3, 10, res, &n_res, &err);
+	report(rc == HNSW_EINVAL, "bad input: negative k rejected");
+	rc = hnsw_knn(idx, zero, 3, 10, res, &n_res, &err);
+	report(rc == HNSW_EINVAL, "bad input: zero query rejected under cosine");
+	v[1] = NAN;
+	rc = hnsw_knn(idx, v, 3, 10, res, &n_res, &err);
+	report(rc == HNSW_EINVAL, "bad input: NaN query rejected");
+	rc = hnsw_knn(idx, one, 4, 1, res, &n_res, &err);
+	report(rc == HNSW_OK && n_res == 4 && res[0].label == 1 && fabsf(res[0].distance) < 1e-6f,
+		   "bad input: ef 1 < k 4 searches with ef = k (4 results)");
+	{
+		HnswResult	res2[4];
+		int			n2;
+
+		hnsw_knn(idx, one, 4, 4, res2, &n2, NULL);
+		report(same_results(res, n_res, res2, n2), "bad input: ef below k equals ef = k");
+		rc = hnsw_knn(idx, one, 4, -1, res2, &n2, NULL);
+		report(rc == HNSW_OK && same_results(res, n_res, res2, n2), "bad input: negative ef means k");
+	}
+	rc = hnsw_knn(idx, one, 4, 10, NULL, &n_res, &err);
+	report(rc == HNSW_EINVAL, "bad input: NULL result array rejected");
+	report(hnsw_node_level(idx, 999) == -1 && hnsw_node_vector(idx, 999) == NULL &&
+		   hnsw_node_neighbours(idx, 0, HNSW_MAX_LEVEL + 1, NULL) == -1,
+		   "bad input: accessors reject ids and layers out of range");
+	hnsw_destroy(idx);
+
+	/*
+	 * huge values: every float kernel overflows (inf - inf = NaN); the
+	 * double recomputation is exact here, so the order must be right
+	 */
+	p = params(3, HNSW_IP, 4, 8);
+	hnsw_create(&p, NULL, &idx, NULL);
+	for (i = 0; i < 30; i++)
+	{
+		float		h[3] = {3e38f, -3e38f, (float) i};
+
+		hnsw_insert(idx, h, (uint64_t) i, NULL, NULL);
+	}
+	{
+		float		q[3] = {3e38f, 3e38f, 1e30f};
+
+		/*
+		 * inner product is no metric: on these collinear points pruning
+		 * leaves nodes unreachable; reconnect so ef 30 sees all 30
+		 */
+		hnsw_reconnect(idx, NULL, NULL);
+		rc = hnsw_knn(idx, q, 3, 30, res, &n_res, &err);
+		report(rc == HNSW_OK && n_res == 3 && res[0].label == 29 && res[1].label == 28 &&
+			   !isnan(res[0].distance),
+			   "bad input: overflowing inner products order correctly (no NaN)");
+	}
+	hnsw_destroy(idx);
+}
+
+static void
+test_memory(void)
+{
+	const int	n = 3000;
+	const int	dim = 100;
+	float	   *data = random_vectors(n, dim);
+	HnswParams	p = params(dim, HNSW_L2, 10, 40);
+	TestAlloc	t;
+	HnswAllocator a = test_allocator(&t);
+	HnswIndex  *idx = build(&p, &a, data, n);
+	size_t		per_node = sizeof(float) * dim + sizeof(uint32_t) * (1 + 2 * 10);
+	size_t		used = hnsw_memory_usage(idx);
+	HnswResult	res[10];
+	int			n_res;
+
+	report(used == t.live, "memory: hnsw_memory_usage %zu equals the bytes allocated %zu",
+		   used, t.live);
+	report(used >= (size_t) n * per_node && used <= (size_t) n * per_node * 2 + (2u << 20),
+		   "memory: %zu bytes for %d nodes of %zu payload bytes (%.0f per node)",
+		   used, n, per_node, (double) used / n);
+	hnsw_knn(idx, data, 10, 900, res, &n_res, NULL);
+	report(hnsw_memory_usage(idx) == t.live && hnsw_memory_usage(idx) > used,
+		   "memory: search scratch growth is counted (%zu)", hnsw_memory_usage(idx));
+	hnsw_mark_deleted(idx, 5, NULL);
+	hnsw_repair_deleted(idx, NULL);
+	report(hnsw_memory_usage(idx) == t.live, "memory: repair scratch is freed");
+	hnsw_destroy(idx);
+	report(t.live == 0 && !t.bad_free, "memory: destroy frees everything, with the right sizes");
+	free(data);
+}
+
+/*
+ * Allocation failures: every k-th allocation fails during a build, every
+ * failed insert is retried.  A failed insert must report HNSW_ENOMEM and
+ * leave the index unchanged, so the final graph equals a clean build's.
+ */
+static void
+test_enomem(void)
+{
+	const int	n = 1200;
+	const int	dim = 700;			/* big nodes: several chunks */
+	float	   *data = random_vectors(n, dim);
+	HnswParams	p = params(dim, HNSW_L2, 4, 16);
+	HnswIndex  *clean = build(&p, NULL, data, n);
+	TestAlloc	t;
+	HnswAllocator a = test_allocator(&t);
+	HnswIndex  *idx = NULL;
+	HnswError	err;
+	int			failures = 0;
+	int			wrong = 0;
+	int			rc;
+	int			i;
+	long		at;
+
+	/* creation fails cleanly at each of its allocations */
+	for (at = 0; at < 20; at++)
+	{
+		a = test_allocator(&t);
+		t.fail_at = at;
+		rc = hnsw_create(&p, &a, &idx, &err);
+		if (rc == HNSW_OK)
+			break;
+		wrong += rc != HNSW_ENOMEM || idx != NULL || t.live != 0;
+	}
+	report(rc == HNSW_OK && at > 3 && wrong == 0,
+		   "enomem: create fails cleanly at each of its %ld allocations", at);
+	hnsw_destroy(idx);
+
+	a = test_allocator(&t);
+	hnsw_create(&p, &a, &idx, NULL);
+	t.fail_every = 3;
+	for (i = 0; i < n; i++)
+	{
+		uint32_t	before = hnsw_size(idx);
+		uint32_t	id;
+
+		rc = hnsw_insert(idx, data + (size_t) i * dim, (uint64_t) i * 10 + 7, &id, &err);
+		if (rc == HNSW_ENOMEM)
+		{
+			failures++;
+			wrong += hnsw_size(idx) != before || err.code != HNSW_ENOMEM;
+			i--;				/* retry */
+		}
+		else
+			wrong += rc != HNSW_OK || id != (uint32_t) i;
+		wrong += hnsw_memory_usage(idx) != t.live;
+	}
+	report(failures > 5 && wrong == 0,
+		   "enomem: %d inserts failed cleanly and were retried", failures);
+	report(graph_hash(idx) == graph_hash(clean),
+		   "enomem: the graph equals one built without failures");
+
+	/* a failing repair changes nothing */
+	for (i = 0; i < n; i += 4)
+		hnsw_mark_deleted(idx, (uint32_t) i, NULL);
+	{
+		uint64_t	h = graph_hash(idx);
+
+		t.fail_every = 0;
+		t.fail_at = t.calls;
+		rc = hnsw_repair_deleted(idx, &err);
+		report(rc == HNSW_ENOMEM && graph_hash(idx) == h,
+			   "enomem: a repair that cannot allocate changes nothing (%s)", err.message);
+	}
+	rc = hnsw_repair_deleted(idx, &err);
+	report(rc == HNSW_OK && check_ok(idx, HNSW_CHECK_ALL, NULL),
+		   "enomem: the repair then succeeds");
+	t.fail_at = t.calls;
+	{
+		HnswResult *res = xmalloc(sizeof(HnswResult) * 600);
+		int			n_res;
+
+		rc = hnsw_knn(idx, data, 600, 600, res, &n_res, &err);
+		report(rc == HNSW_ENOMEM && n_res == 0,
+			   "enomem: a search that cannot grow its scratch fails cleanly");
+		rc = hnsw_knn(idx, data, 600, 600, res, &n_res, &err);
+		report(rc == HNSW_OK && n_res == 600, "enomem: and then succeeds");
+		free(res);
+	}
+	hnsw_destroy(idx);
+	report(t.live == 0 && !t.bad_free, "enomem: nothing leaked");
+	hnsw_destroy(clean);
+	free(data);
+}
+
+int
+main(void)
+{
+	printf("# kernels: %s\n", brainy_kernels()->name);
+	test_params();
+	test_tiny();
+	test_duplicates();
+	test_determinism();
+	test_levels();
+	test_source();
+	test_bad_input();
+	test_delete_entry();
+	test_deletes();
+	test_memory();
+	test_enomem();
+	test_clustered_recall();
+	test_recall();
+	printf("%d passed, %d failed\n", n_passed, n_failed);
+	return n_failed == 0 ? 0 : 1;
+}
