@@ -46,4 +46,7 @@ SELECT vector_avg_final('{2,4,6}'), vector_sum_final('{0}');
 SELECT vector_accum('{1,1,1}', '[1,2,3]');
 SELECT vector_combine('{1,1,1}', '{1,1}');
 SELECT vector_sum_final('{{1,2}}');
+SELECT vector_avg_final('{1,NaN}');
+SELECT vector_sum_final('{1,Infinity}');
+SELECT vector_avg_final('{-1,2}');
 DROP TABLE va;

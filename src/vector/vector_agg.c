@@ -130,6 +130,12 @@ finish(FunctionCallInfo fcinfo, bool average)
 	{
 		double		value = average ? values[i] / count : values[i];
 
+		/* only a hand-made state can hold these; never store them */
+		if (isnan(value) || count < 0 || isinf(count))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid vector aggregate state"),
+					 errdetail("The count must be a non-negative number and the sums finite.")));
 		if (fabs(value) > FLT_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
