@@ -4,9 +4,11 @@
  * Plain C: no PostgreSQL headers.  Owns the vocabulary every caller of the
  * engine shares: status codes and error reports, build parameters, the
  * in-memory index (HnswIndex: build by insert, k-NN search, delete and
- * repair, structural check), and the storage interface (HnswSource) through
- * which the same search and check run over any other graph store, such as
- * the index access method's pages.
+ * repair, structural check), the read-only storage interface (HnswSource)
+ * through which the same search and check run over any other graph store,
+ * and the read-write storage interface (HnswStore) through which the same
+ * insert, repair and reconnect run over it, such as the index access
+ * method's pages.
  *
  * Conventions
  *
@@ -16,6 +18,8 @@
  *	- On any error the index is left exactly as it was before the call (an
  *	  insert that fails inserts nothing), except where a function says
  *	  otherwise (hnsw_repair_deleted, hnsw_reconnect: a valid graph always).
+ *	  A store's callbacks can fail part way through an operation: what that
+ *	  leaves, and what heals it, is under "Interrupted operations" below.
  *	- Memory comes from an HnswAllocator (NULL means malloc/free).  The index
  *	  owns copies of everything it is given; callers keep ownership of their
  *	  own buffers.
@@ -106,6 +110,18 @@ extern int	hnsw_params_validate(const HnswParams *p, HnswError *err);
 
 /* "l2", "ip", "cosine", "l1", or "unknown". */
 extern const char *hnsw_metric_name(HnswMetric metric);
+
+/*
+ * Draw a node's level from the level generator: floor(-ln(U) / ln(m)), U
+ * from splitmix64 on *state, capped at HNSW_MAX_LEVEL.  hnsw_insert draws
+ * its levels this way from a state that starts at params.seed and advances
+ * once per successful insert; a caller of hnsw_store_insert that keeps its
+ * own state (the access method: in its metapage), starts it at the same
+ * seed and advances it the same way gets the same levels, hence the same
+ * graph.  Returns -1 (and leaves *state alone) when m is out of range or
+ * state is NULL.
+ */
+extern int	hnsw_random_level(int m, uint64_t *state);
 
 /* ------------------------------------------------------------- allocator */
 
@@ -228,7 +244,10 @@ extern int	hnsw_repair_deleted(HnswIndex *idx, HnswError *err);
  * calling once after a bulk build (Fashion-MNIST: 300 of 60,000 nodes are
  * unreachable after the build; fixing them takes 0.07 s).  *n_fixed (may
  * be NULL) gets the number of nodes that had to be linked.  On failure
- * (HNSW_ENOMEM) the nodes fixed so far stay fixed.
+ * (HNSW_ENOMEM) the nodes fixed so far stay fixed.  First, if a live node
+ * is above the entry point's level, it becomes the entry point (an index
+ * never has one; a store's interrupted insert can leave one, see
+ * hnsw_store_reconnect).
  */
 extern int	hnsw_reconnect(HnswIndex *idx, uint32_t *n_fixed, HnswError *err);
 
@@ -323,6 +342,217 @@ extern size_t hnsw_search_memory_usage(const HnswSearch *sc);
 extern int	hnsw_search_knn(HnswSearch *sc, const HnswSource *src,
 							const float *query, int k, int ef,
 							HnswResult *out, int *n_out, HnswError *err);
+
+/* ------------------------------------------- read-write storage interface */
+
+/*
+ * A graph store the engine can change: everything an HnswSource reads, plus
+ * write callbacks.  hnsw_store_insert, hnsw_store_repair_deleted and
+ * hnsw_store_reconnect run the same algorithms as hnsw_insert,
+ * hnsw_repair_deleted and hnsw_reconnect (one implementation, see
+ * hnsw_internal.h), so for the same data, levels and operations a store
+ * ends up with exactly the graph the in-memory index has: the same
+ * neighbour lists, in the same order, and the same entry point.
+ *
+ * Callbacks return 0 on success and -1 on failure (the engine then returns
+ * HNSW_ESOURCE, see "Interrupted operations" below).  Each write callback
+ * must be atomic: it happens completely or not at all.  The engine keeps no
+ * pointer into anything a callback gets or returns beyond the next callback.
+ *
+ * Neighbour lists carry two pieces of metadata that make the insert's
+ * re-selection of an overflowing list incremental (a few distance
+ * computations instead of up to max * (max + 1) / 2): each neighbour's
+ * distance from the list's node, and n_sel, how many of the first entries
+ * the selection heuristic chose (HNSW_NSEL_UNKNOWN when the list is not in
+ * that form).  A store may keep both (read_list returns exactly what
+ * set_neighbours was given), keep the distances only (read_list always
+ * returns HNSW_NSEL_UNKNOWN), or neither (read_list NULL: the engine
+ * recomputes distances when it needs them).  The graph comes out the same
+ * in all three cases; only the cost differs.
+ */
+#define HNSW_NSEL_UNKNOWN UINT32_MAX
+
+typedef struct HnswStoreOps
+{
+	/*
+	 * Reads, as for an HnswSource (hnsw_store_source hands exactly these to
+	 * searches and checks).  neighbours is called for a node's own level
+	 * and below only.
+	 */
+	HnswSourceOps src;
+
+	/*
+	 * Optional (may be NULL).  The node's list at layer (<= its level):
+	 * count returned, ids into ids[] and their distances into dists[]
+	 * (room for 2 * m each), *n_sel set to n_sel or HNSW_NSEL_UNKNOWN; -1
+	 * on failure.
+	 */
+	int			(*read_list) (void *ctx, uint32_t id, int layer, uint32_t *ids,
+							  float *dists, uint32_t *n_sel);
+
+	/*
+	 * Create a node: vector (dim floats, already normalised under cosine),
+	 * level (0 .. HNSW_MAX_LEVEL), label, not deleted, an empty list at
+	 * every layer 0 .. level.  The store chooses the id: n_nodes (ids are
+	 * dense), or the id of a deleted node it recycles, which must then have
+	 * no edges in or out (hnsw_store_repair_deleted leaves deleted nodes
+	 * so).  Sets *id_out.
+	 */
+	int			(*add_node) (void *ctx, const float *vec, int level,
+							 uint64_t label, uint32_t *id_out);
+
+	/*
+	 * Replace the node's whole list at layer (<= its level) by ids[0 .. n -
+	 * 1], 0 <= n <= 2 * m at layer 0, m above.  dists[i] is ids[i]'s
+	 * distance from the node, n_sel as described above; a store without
+	 * read_list may ignore both, and then gets dists NULL where the engine
+	 * does not know them.
+	 */
+	int			(*set_neighbours) (void *ctx, uint32_t id, int layer,
+								   const uint32_t *ids, const float *dists,
+								   int n, uint32_t n_sel);
+
+	/* Persist the entry point and its level (HNSW_NO_NODE and -1: none). */
+	int			(*set_entry_point) (void *ctx, uint32_t id, int level);
+
+	/* Mark the node deleted (a deleted node again: no-op). */
+	int			(*mark_deleted) (void *ctx, uint32_t id);
+} HnswStoreOps;
+
+/*
+ * A store and the part of its state the engine needs up front.  The caller
+ * fills it (from its metapage) before each operation; the engine keeps
+ * n_nodes, entry_point and max_level up to date as its callbacks succeed, so
+ * afterwards they match what the store holds, also after a failure.
+ */
+typedef struct HnswStore
+{
+	const HnswStoreOps *ops;
+	void	   *ctx;
+	int			dim;
+	int			m;
+	HnswMetric	metric;
+	uint32_t	n_nodes;		/* every id is below this */
+	uint32_t	entry_point;	/* HNSW_NO_NODE when empty */
+	int			max_level;		/* entry point's level; -1 when empty */
+} HnswStore;
+
+/* The read-only view of a store, for hnsw_search_knn and hnsw_check_source. */
+extern void hnsw_store_source(const HnswStore *st, HnswSource *src);
+
+/*
+ * The in-memory index as a store (keeps distances and n_sel), so the store
+ * algorithms can run on it.  Its add_node ignores the index's own level
+ * generator (the caller passes levels) and fails only when memory runs
+ * out; its other callbacks do not fail.  The index and the store struct
+ * stay in step while only store functions change the index; call again
+ * after using hnsw_insert or hnsw_repair_deleted on the index.
+ */
+extern void hnsw_index_store(HnswIndex *idx, HnswStore *st);
+
+/*
+ * Scratch memory for the store algorithms (search context, selection
+ * buffers, a small cache of vectors read during one operation), allocated
+ * once and reused: one per concurrent writer.  Grows with the graph (the
+ * visited set is 4 bytes per node).  p's dim, m, metric and
+ * ef_construction are the ones the store's graph was built with (seed is
+ * not used).
+ */
+typedef struct HnswWriter HnswWriter;
+
+extern int	hnsw_writer_create(const HnswParams *p, const HnswAllocator *alloc,
+							   HnswWriter **out, HnswError *err);
+extern void hnsw_writer_destroy(HnswWriter *w);
+extern size_t hnsw_writer_memory_usage(const HnswWriter *w);
+
+/*
+ * hnsw_insert through a store: vec (dim floats) gets the given level (see
+ * hnsw_random_level) and label.  HNSW_EINVAL for a bad vector or level, or a
+ * store whose dim, m or metric differ from w's; HNSW_EFULL; HNSW_ENOMEM;
+ * HNSW_ESOURCE when a callback fails or returns bad data.  *id_out (may
+ * be NULL) gets the new node's id, or HNSW_NO_NODE when no node was added.
+ *
+ * The engine reads, in order: st's entry_point, max_level and n_nodes;
+ * vectors and neighbour lists of the nodes its searches visit (layers
+ * min(level, max_level) and below, any node); the vectors of selected
+ * nodes.  It reads no labels, no levels and no deleted flags.  Then it
+ * writes, in order:
+ *	1. add_node (the node, no edges);
+ *	2. set_neighbours of the new node, layer top .. 0;
+ *	3. set_entry_point, if level > max_level (or the store was empty);
+ *	4. for each layer top .. 0, for each selected neighbour: read_list (or
+ *	   neighbours) of that neighbour at that layer, then at most one
+ *	   set_neighbours of the same list (the link back, re-selecting the
+ *	   list when it is full).
+ * Nothing is written before step 1, so a failure there changes nothing.
+ * A caller that runs inserts concurrently must make each step 4 read and
+ * write of a list atomic against other writers, and re-read entry_point
+ * and max_level under whatever lock step 3 takes; serialising inserts
+ * with one lock is always enough.  Searches may run concurrently: every
+ * state between two callbacks is a valid graph (see below).
+ *
+ * Interrupted operations.  When a callback fails, the engine stops at
+ * once and returns HNSW_ESOURCE, with err saying what was done.  What an
+ * insert can leave, by the step that failed:
+ *	- step 1 or earlier: nothing;
+ *	- step 2 or 3: the new node exists (*id_out) with some, none or all of
+ *	  its own lists; nothing links to it, so searches do not see it: a live
+ *	  node that is not reachable, harmless and counted by the check.  When
+ *	  its level is above max_level (or the store was empty), it is also a
+ *	  live node above the entry point's level (or there is no entry point
+ *	  at all): hnsw_check_source reports that as HNSW_ECORRUPT; searches
+ *	  still work (from the old entry point).  Only inserts that raise the
+ *	  top level can leave this, about log_m(n) in an index's life;
+ *	- step 4: some neighbours link back, others not (an edge without its
+ *	  partner is an ordinary HNSW state); a re-selected list may have
+ *	  dropped an edge, which can leave a node unreachable, as any insert
+ *	  can.
+ * Every edge written is valid, so hnsw_check_source with flags 0 passes in
+ * all these states but the one noted at steps 2 and 3.
+ * hnsw_store_reconnect (or a repair, which ends with it) heals all of them:
+ * it makes the highest-level live node the entry point when it is above
+ * the entry point (if that node has no layer-0 edges, first giving it, at
+ * each layer where its list is empty, the neighbours an insert would, from
+ * a search that starts at the old entry point), then links every
+ * unreachable live node; afterwards HNSW_CHECK_REACHABLE passes.  The
+ * interrupted node stays in the store (with the caller's label): mark it
+ * deleted if it should not be found (the access method's aborted
+ * transaction leaves its heap tuple dead, so VACUUM does that).
+ */
+extern int	hnsw_store_insert(HnswWriter *w, HnswStore *st, const float *vec,
+							  int level, uint64_t label, uint32_t *id_out,
+							  HnswError *err);
+
+/* hnsw_mark_deleted through a store.  HNSW_EINVAL for an id >= n_nodes. */
+extern int	hnsw_store_mark_deleted(HnswStore *st, uint32_t id, HnswError *err);
+
+/*
+ * hnsw_repair_deleted through a store, same steps and rules.  A store has
+ * no count of nodes marked since the last repair, so this always runs:
+ * when there is nothing to repair it reads the graph and ends with
+ * hnsw_store_reconnect.  Writes: set_neighbours of each rebuilt list and of
+ * each list that gets a link back; set_entry_point if the entry point was
+ * deleted (after set_neighbours of the new one's empty lists if it had no
+ * edges, as hnsw_store_reconnect links a node it promotes); set_neighbours
+ * (empty) of deleted nodes that still have edges; then reconnect's writes.
+ * Afterwards deleted nodes have no edges in or out, which is what add_node
+ * requires of an id it recycles.  Reads every node's level and deleted
+ * flag once, and every live node's lists.  Interrupted, it leaves a valid
+ * graph (hnsw_check_source with flags 0 passes: some lists rebuilt, some
+ * still with edges to deleted nodes); calling it again finishes the job.
+ */
+extern int	hnsw_store_repair_deleted(HnswWriter *w, HnswStore *st,
+									  HnswError *err);
+
+/*
+ * hnsw_reconnect through a store; also heals what an interrupted insert
+ * leaves (see hnsw_store_insert).  Reads every node's level and deleted
+ * flag and the layer-0 list of every reachable node; writes the lists it
+ * changes and, when it must move it, the entry point.  Interrupted, it
+ * leaves a valid graph; calling it again finishes the job.
+ */
+extern int	hnsw_store_reconnect(HnswWriter *w, HnswStore *st,
+								 uint32_t *n_fixed, HnswError *err);
 
 /* ---------------------------------------------------------------- check */
 

@@ -261,15 +261,21 @@ hnsw_check_source(const HnswSource *src, const HnswAllocator *alloc,
 	st.first_rc = HNSW_OK;
 	st.rep.n_nodes = src->n_nodes;
 	hnsw_allocator_copy(&st.alloc, alloc);
-	if (st.n > 0)
+	if (st.n == 0)
 	{
-		st.levels = hnsw_mem_alloc(&st.alloc, &st.bytes, (size_t) st.n);
-		st.stamp = hnsw_mem_alloc(&st.alloc, &st.bytes, sizeof(uint32_t) * (size_t) st.n);
-		st.queue = hnsw_mem_alloc(&st.alloc, &st.bytes, sizeof(uint32_t) * (size_t) st.n);
+		/* nothing to read; the entry point must then be absent */
+		check_entry(&st, flags);
+		if (report != NULL)
+			*report = st.rep;
+		if (st.first_rc == HNSW_OK)
+			hnsw_clear_error(err);
+		return st.first_rc;
 	}
+	st.levels = hnsw_mem_alloc(&st.alloc, &st.bytes, (size_t) st.n);
+	st.stamp = hnsw_mem_alloc(&st.alloc, &st.bytes, sizeof(uint32_t) * (size_t) st.n);
+	st.queue = hnsw_mem_alloc(&st.alloc, &st.bytes, sizeof(uint32_t) * (size_t) st.n);
 	st.nbuf = hnsw_mem_alloc(&st.alloc, &st.bytes, sizeof(uint32_t) * 2 * (size_t) src->m);
-	if (st.nbuf == NULL || (st.n > 0 && (st.levels == NULL || st.stamp == NULL ||
-										 st.queue == NULL)))
+	if (st.nbuf == NULL || st.levels == NULL || st.stamp == NULL || st.queue == NULL)
 	{
 		state_free(&st);
 		return hnsw_fail(err, HNSW_ENOMEM, "out of memory checking %u nodes", st.n);

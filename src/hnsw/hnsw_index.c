@@ -4,8 +4,8 @@
  * Owns HnswIndex's lifetime and storage: creation (validated parameters,
  * the kernel table chosen once, derived sizes, scratch), node chunks and
  * upper-layer slots (see the layout in hnsw_internal.h), destruction,
- * memory accounting, the read accessors of hnsw.h, and the HnswSource view
- * of an index.  The algorithms live in hnsw_insert.c, hnsw_search.c,
+ * memory accounting, the read accessors of hnsw.h, the HnswSource view
+ * of an index, and the index as an HnswStore.  The algorithms live in hnsw_insert.c, hnsw_search.c,
  * hnsw_delete.c, hnsw_reconnect.c and hnsw_check.c.
  */
 #include <math.h>
@@ -65,12 +65,12 @@ hnsw_destroy(HnswIndex *idx)
 {
 	HnswAllocator a;
 	size_t		bytes;
-	size_t		cand_bytes;
 	uint32_t	i;
 
 	if (idx == NULL)
 		return;
 	a = idx->alloc;
+	hnsw_work_free(&idx->work);
 	for (i = 0; i < idx->n_nodes; i++)
 	{
 		HnswNode   *node = hnsw_node(idx, i);
@@ -81,13 +81,6 @@ hnsw_destroy(HnswIndex *idx)
 	for (i = 0; i < idx->n_chunks; i++)
 		hnsw_mem_free(&a, &bytes, idx->chunks[i].raw, idx->chunks[i].raw_size);
 	hnsw_mem_free(&a, &bytes, idx->chunks, sizeof(HnswChunk) * (size_t) idx->chunks_alloc);
-	cand_bytes = sizeof(HnswCand) * ((size_t) idx->m0 + 1);
-	hnsw_mem_free(&a, &bytes, idx->sel,
-				  sizeof(HnswCand) * (size_t) idx->m0 * (HNSW_MAX_LEVEL + 1));
-	hnsw_mem_free(&a, &bytes, idx->prune_in, cand_bytes);
-	hnsw_mem_free(&a, &bytes, idx->prune_keep, cand_bytes);
-	hnsw_mem_free(&a, &bytes, idx->drop, sizeof(HnswCand) * (size_t) idx->drop_cap);
-	hnsw_search_destroy(idx->search);
 	hnsw_mem_free(&a, &bytes, idx, sizeof(HnswIndex));
 }
 
@@ -98,7 +91,6 @@ hnsw_create(const HnswParams *p, const HnswAllocator *alloc, HnswIndex **out,
 	HnswAllocator a;
 	size_t		bytes = 0;
 	size_t		node_bytes;
-	size_t		cand_bytes;
 	HnswIndex  *idx;
 	int			rc;
 
@@ -137,23 +129,7 @@ hnsw_create(const HnswParams *p, const HnswAllocator *alloc, HnswIndex **out,
 	idx->entry = HNSW_NO_NODE;
 	idx->max_level = -1;
 
-	cand_bytes = sizeof(HnswCand) * ((size_t) idx->m0 + 1);
-	idx->sel = hnsw_mem_alloc(&a, &idx->mem_bytes,
-							  sizeof(HnswCand) * (size_t) idx->m0 * (HNSW_MAX_LEVEL + 1));
-	idx->prune_in = hnsw_mem_alloc(&a, &idx->mem_bytes, cand_bytes);
-	idx->prune_keep = hnsw_mem_alloc(&a, &idx->mem_bytes, cand_bytes);
-	idx->drop_cap = (uint32_t) (p->ef_construction > idx->m0 + 1 ?
-								p->ef_construction : idx->m0 + 1);
-	idx->drop = hnsw_mem_alloc(&a, &idx->mem_bytes,
-							   sizeof(HnswCand) * (size_t) idx->drop_cap);
-	if (idx->sel == NULL || idx->prune_in == NULL || idx->prune_keep == NULL ||
-		idx->drop == NULL)
-	{
-		hnsw_destroy(idx);
-		return hnsw_fail(err, HNSW_ENOMEM, "out of memory creating an index");
-	}
-	rc = hnsw_search_init(&idx->search, &a, idx->kernels, p->dim, p->m,
-						  p->metric, err);
+	rc = hnsw_work_init(&idx->work, &a, &idx->mem_bytes, p, idx->kernels, false, err);
 	if (rc != HNSW_OK)
 	{
 		hnsw_destroy(idx);
@@ -269,7 +245,7 @@ hnsw_live_count(const HnswIndex *idx)
 size_t
 hnsw_memory_usage(const HnswIndex *idx)
 {
-	return idx->mem_bytes + hnsw_search_memory_usage(idx->search);
+	return idx->mem_bytes + hnsw_search_memory_usage(idx->work.search);
 }
 
 uint32_t
@@ -402,4 +378,107 @@ hnsw_index_source(const HnswIndex *idx, HnswSource *src)
 	src->n_nodes = idx->n_nodes;
 	src->entry_point = idx->entry;
 	src->max_level = idx->max_level;
+}
+
+/* ---- the index as an HnswStore (ids are checked by the engine) */
+
+static int
+mem_read_list(void *ctx, uint32_t id, int layer, uint32_t *ids, float *dists,
+			  uint32_t *n_sel)
+{
+	const HnswIndex *idx = (const HnswIndex *) ctx;
+	HnswList	l;
+
+	if (id >= idx->n_nodes || layer < 0 || layer > hnsw_node(idx, id)->level)
+		return -1;
+	l = hnsw_list(idx, id, layer);
+	memcpy(ids, l.ids, sizeof(uint32_t) * l.hdr[0]);
+	memcpy(dists, l.dists, sizeof(float) * l.hdr[0]);
+	*n_sel = l.hdr[1];
+	return (int) l.hdr[0];
+}
+
+static int
+mem_add_node(void *ctx, const float *vec, int level, uint64_t label,
+			 uint32_t *id_out)
+{
+	HnswIndex  *idx = (HnswIndex *) ctx;
+	uint32_t	id = idx->n_nodes;
+	uint32_t   *upper = NULL;
+	HnswNode   *node;
+	HnswList	list0;
+
+	if (id >= HNSW_MAX_NODES || level < 0 || level > HNSW_MAX_LEVEL ||
+		hnsw_ensure_node_capacity(idx, id + 1, NULL) != HNSW_OK)
+		return -1;
+	if (level > 0 && (upper = hnsw_upper_alloc(idx, level)) == NULL)
+		return -1;
+	node = hnsw_node(idx, id);
+	node->label = label;
+	node->upper = upper;
+	node->level = (uint8_t) level;
+	node->flags = 0;
+	list0 = hnsw_list(idx, id, 0);
+	list0.hdr[0] = 0;
+	list0.hdr[1] = HNSW_SEL_UNKNOWN;
+	hnsw_vector_store(hnsw_vec(idx, id), vec, idx->params.dim, 1.0);
+	idx->n_nodes = id + 1;
+	*id_out = id;
+	return 0;
+}
+
+static int
+mem_set_neighbours(void *ctx, uint32_t id, int layer, const uint32_t *ids,
+				   const float *dists, int n, uint32_t n_sel)
+{
+	HnswIndex  *idx = (HnswIndex *) ctx;
+	HnswList	l;
+
+	if (id >= idx->n_nodes || layer < 0 || layer > hnsw_node(idx, id)->level ||
+		n < 0 || n > hnsw_layer_max(idx->m, layer) || dists == NULL)
+		return -1;
+	l = hnsw_list(idx, id, layer);
+	memmove(l.ids, ids, sizeof(uint32_t) * (size_t) n);
+	memmove(l.dists, dists, sizeof(float) * (size_t) n);
+	l.hdr[0] = (uint32_t) n;
+	l.hdr[1] = n_sel;
+	return 0;
+}
+
+static int
+mem_set_entry_point(void *ctx, uint32_t id, int level)
+{
+	HnswIndex  *idx = (HnswIndex *) ctx;
+
+	idx->entry = id;
+	idx->max_level = level;
+	return 0;
+}
+
+static int
+mem_mark_deleted(void *ctx, uint32_t id)
+{
+	return hnsw_mark_deleted((HnswIndex *) ctx, id, NULL) == HNSW_OK ? 0 : -1;
+}
+
+static const HnswStoreOps mem_store_ops = {
+	{mem_vector, mem_neighbours, mem_is_deleted, mem_level, mem_label},
+	mem_read_list,
+	mem_add_node,
+	mem_set_neighbours,
+	mem_set_entry_point,
+	mem_mark_deleted
+};
+
+void
+hnsw_index_store(HnswIndex *idx, HnswStore *st)
+{
+	st->ops = &mem_store_ops;
+	st->ctx = idx;
+	st->dim = idx->params.dim;
+	st->m = idx->m;
+	st->metric = idx->params.metric;
+	st->n_nodes = idx->n_nodes;
+	st->entry_point = idx->entry;
+	st->max_level = idx->max_level;
 }

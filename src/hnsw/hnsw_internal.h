@@ -24,6 +24,20 @@
  *	the rest the ones it rejected (each group nearest first), which lets an
  *	overflowing list be re-selected incrementally (see hnsw_select.c).
  *	HNSW_SEL_UNKNOWN means the list is not in that form.
+ *
+ * One implementation of the algorithms, two kinds of graph
+ *
+ *	Insert, neighbour selection, repair and reconnect are written once,
+ *	against an HnswGraph: either an in-memory HnswIndex, read and written in
+ *	place, or an HnswStore, read and written through its callbacks.  The
+ *	accessors below (hnsw_g_*) pick the way at run time with a branch that
+ *	always goes the same way during an operation; the two hot loops (the
+ *	layer search and the heuristic's distance loop) have a separate
+ *	in-memory body, so the in-memory build pays neither callbacks nor
+ *	copies.  Everything a store returns is checked (ids below n_nodes,
+ *	counts within the layer's maximum, n_sel within the count) before it is
+ *	used, and each vector read from a store goes through a small
+ *	direct-mapped cache that lives for one operation.
  */
 #ifndef BRAINY_HNSW_INTERNAL_H
 #define BRAINY_HNSW_INTERNAL_H
@@ -111,7 +125,7 @@ extern int	hnsw_params_validate_shape(const HnswParams *p, HnswError *err);
 
 /* hnsw_level.c */
 extern uint64_t hnsw_rng_next(uint64_t *state);
-extern int	hnsw_random_level(uint64_t *state, double level_mult);
+extern int	hnsw_draw_level(uint64_t *state, double level_mult);
 
 /* Most neighbours a node keeps at layer. */
 static inline int
@@ -182,10 +196,63 @@ hnsw_visited_test_and_set(HnswSearch *sc, uint32_t id)
 	return false;
 }
 
+/* ------------------------------------------------------------- workspace */
+
+/* which hold buffer a store-mode caller keeps a vector in (see hnsw_g_vec) */
+#define HNSW_HOLD_SEL	0		/* the candidate the heuristic tests */
+#define HNSW_HOLD_BASE	1		/* the node a list is rebuilt or linked for */
+#define HNSW_HOLD_LIST	2		/* the node whose list distances are recomputed */
+#define HNSW_N_HOLD		3
+
+/*
+ * Scratch of insert, selection, repair and reconnect.  An HnswIndex has one
+ * (the store-only part left NULL), an HnswWriter has one for stores.
+ */
+typedef struct HnswWork
+{
+	HnswAllocator alloc;
+	size_t	   *bytes;			/* the owner's allocation count */
+	HnswParams	params;
+	int			m0;
+	HnswDistance dist;
+	HnswSearch *search;
+
+	/* insert: the neighbours chosen per layer, m0 each */
+	HnswCand   *sel;
+	int			sel_n[HNSW_MAX_LEVEL + 1];
+	uint32_t	sel_nsel[HNSW_MAX_LEVEL + 1];
+	/* list pruning scratch: m0 + 1 each */
+	HnswCand   *prune_in;
+	HnswCand   *prune_keep;
+	/* candidates the heuristic rejects: max(ef_construction, m0 + 1) */
+	HnswCand   *drop;
+	uint32_t	drop_cap;
+
+	/* stores only (NULL in an index) */
+	float	   *qbuf;			/* dim: the vector being inserted */
+	float	   *hold[HNSW_N_HOLD];	/* dim each */
+	uint32_t   *list_ids[2];	/* m0 + 1 each: lists read, by slot */
+	float	   *list_dists[2];
+	uint32_t   *out_ids;		/* m0 + 1: a list being written */
+	float	   *out_dists;
+	/* vector cache: direct-mapped, slot valid iff stamp == epoch */
+	float	   *cache_vecs;		/* (cache_mask + 1) * dim */
+	uint32_t   *cache_id;
+	uint32_t   *cache_stamp;
+	uint32_t	cache_mask;
+	uint32_t	cache_epoch;
+} HnswWork;
+
+/* hnsw_work.c */
+extern int	hnsw_work_init(HnswWork *w, const HnswAllocator *alloc,
+						   size_t *bytes, const HnswParams *p,
+						   const BrainyKernels *k, bool for_store,
+						   HnswError *err);
+extern void hnsw_work_free(HnswWork *w);
+
 /* ----------------------------------------------------------------- index */
 
 #define HNSW_NODE_DELETED	0x01	/* marked deleted: never returned */
-#define HNSW_NODE_UNLINKED	0x02	/* deleted and repaired: no edges */
 
 typedef struct HnswNode
 {
@@ -205,7 +272,7 @@ typedef struct HnswChunk
 	HnswNode   *nodes;
 } HnswChunk;
 
-#define HNSW_SEL_UNKNOWN UINT32_MAX
+#define HNSW_SEL_UNKNOWN HNSW_NSEL_UNKNOWN
 
 /* A node's neighbour list at one layer, in place. */
 typedef struct HnswList
@@ -242,18 +309,8 @@ struct HnswIndex
 	uint32_t	entry;			/* HNSW_NO_NODE when no live node is linked */
 	int			max_level;		/* entry's level, -1 when empty */
 
-	HnswSearch *search;			/* the index's own search context */
-
-	/* insert scratch: the neighbours chosen per layer, m0 each */
-	HnswCand   *sel;
-	int			sel_n[HNSW_MAX_LEVEL + 1];
-	uint32_t	sel_nsel[HNSW_MAX_LEVEL + 1];
-	/* list pruning scratch: m0 + 1 each */
-	HnswCand   *prune_in;
-	HnswCand   *prune_keep;
-	/* candidates the heuristic rejects: max(ef_construction, m0 + 1) */
-	HnswCand   *drop;
-	uint32_t	drop_cap;
+	HnswWork	work;			/* scratch of the algorithms; work.search is
+								 * the index's own search context */
 };
 
 static inline HnswChunk *
@@ -312,9 +369,132 @@ extern int	hnsw_ensure_node_capacity(HnswIndex *idx, uint32_t n, HnswError *err)
 extern uint32_t *hnsw_upper_alloc(HnswIndex *idx, int level);
 extern void hnsw_upper_free(HnswIndex *idx, uint32_t *upper, int level);
 
+/* ----------------------------------------------------------------- writer */
+
+struct HnswWriter
+{
+	HnswAllocator alloc;
+	size_t		mem_bytes;		/* everything below, and the struct */
+	HnswWork	work;
+};
+
+/* ------------------------------------------------------------------ graph */
+
+/*
+ * The graph an algorithm runs on: an in-memory index (idx) or a store (st),
+ * with the scratch to use and where errors go.  Algorithms return an HNSW_*
+ * status; in memory nothing but allocation can fail.
+ */
+typedef struct HnswGraph
+{
+	HnswIndex  *idx;			/* in memory, or NULL */
+	HnswStore  *st;				/* through callbacks, or NULL */
+	HnswWork   *w;
+	const HnswDistance *dist;
+	HnswError  *err;
+} HnswGraph;
+
+/*
+ * A neighbour list as read.  In memory it points at the list itself (and
+ * changes to it go through hnsw_g_append/replace/write_list); from a store
+ * it is a copy in the scratch buffers of its slot (0 or 1: two lists can be
+ * held at once), with dists NULL until hnsw_g_list_dists when the store
+ * has no read_list.
+ */
+typedef struct HnswNbrs
+{
+	uint32_t   *ids;
+	float	   *dists;
+	uint32_t	n;
+	uint32_t	n_sel;
+	uint32_t   *hdr;			/* in memory: the list's header, else NULL */
+	int			slot;
+} HnswNbrs;
+
+/* per-node byte of hnsw_g_load_info */
+#define HNSW_INFO_DELETED 0x80
+#define HNSW_INFO_LEVEL 0x7f
+
+/* hnsw_graph.c */
+extern void hnsw_graph_of_index(HnswGraph *g, HnswIndex *idx, HnswError *err);
+extern void hnsw_graph_of_store(HnswGraph *g, HnswStore *st, HnswWork *w,
+								HnswError *err);
+extern int	hnsw_store_begin(HnswGraph *g, HnswWriter *w, HnswStore *st,
+							 HnswError *err);
+extern int	hnsw_g_reserve(HnswGraph *g, uint32_t n_nodes);
+extern int	hnsw_g_load_info(HnswGraph *g, uint8_t *info);
+extern const float *hnsw_store_vec(HnswGraph *g, uint32_t id, int hold);
+extern void hnsw_store_cache_put(HnswWork *w, uint32_t id, const float *vec);
+extern int	hnsw_store_read_list(HnswGraph *g, uint32_t id, int layer, int slot,
+								 HnswNbrs *l);
+extern int	hnsw_g_list_dists(HnswGraph *g, uint32_t id, HnswNbrs *l);
+extern int	hnsw_g_write_list(HnswGraph *g, uint32_t id, int layer,
+							  const HnswCand *c, int n, uint32_t n_sel);
+extern int	hnsw_g_append(HnswGraph *g, uint32_t id, int layer, HnswNbrs *l,
+						  HnswCand link);
+extern int	hnsw_g_replace(HnswGraph *g, uint32_t id, int layer, HnswNbrs *l,
+						   uint32_t pos, HnswCand c);
+extern int	hnsw_g_set_entry(HnswGraph *g, uint32_t id, int level);
+extern int	hnsw_g_greedy(HnswGraph *g, const float *q, HnswCand *ep,
+						  int from_layer, int to_layer);
+extern int	hnsw_g_search_layer(HnswGraph *g, const float *q,
+								const HnswCand *seeds, int n_seeds, int layer,
+								int ef, bool skip_deleted);
+
+static inline uint32_t
+hnsw_g_n_nodes(const HnswGraph *g)
+{
+	return g->idx != NULL ? g->idx->n_nodes : g->st->n_nodes;
+}
+
+static inline uint32_t
+hnsw_g_entry(const HnswGraph *g)
+{
+	return g->idx != NULL ? g->idx->entry : g->st->entry_point;
+}
+
+static inline int
+hnsw_g_max_level(const HnswGraph *g)
+{
+	return g->idx != NULL ? g->idx->max_level : g->st->max_level;
+}
+
+/*
+ * A node's vector, or NULL after a store failure (err set).  In memory, a
+ * pointer into the index.  From a store: with hold < 0 a pointer valid
+ * until the next hnsw_g_vec; with hold = HNSW_HOLD_*, a copy in that hold
+ * buffer, valid until that buffer is used again.
+ */
+static inline const float *
+hnsw_g_vec(HnswGraph *g, uint32_t id, int hold)
+{
+	if (g->idx != NULL)
+		return hnsw_vec(g->idx, id);
+	return hnsw_store_vec(g, id, hold);
+}
+
+/* Read id's list at layer (<= its level) into *l; see HnswNbrs. */
+static inline int
+hnsw_g_read_list(HnswGraph *g, uint32_t id, int layer, int slot, HnswNbrs *l)
+{
+	if (g->idx != NULL)
+	{
+		HnswList	ml = hnsw_list(g->idx, id, layer);
+
+		l->ids = ml.ids;
+		l->dists = ml.dists;
+		l->n = ml.hdr[0];
+		l->n_sel = ml.hdr[1];
+		l->hdr = ml.hdr;
+		l->slot = slot;
+		return HNSW_OK;
+	}
+	return hnsw_store_read_list(g, id, layer, slot, l);
+}
+
 /* ------------------------------------------------------------- algorithms */
 
-/* hnsw_search.c (in-memory index; the results land in sc->layer) */
+/* hnsw_search.c (the results land in sc->layer) */
 extern void hnsw_greedy_descend(HnswSearch *sc, const HnswIndex *idx,
 								const float *q, HnswCand *ep, int from_layer,
 								int to_layer);
@@ -322,19 +502,38 @@ extern int	hnsw_search_layer(HnswSearch *sc, const HnswIndex *idx,
 							  const float *q, const HnswCand *seeds,
 							  int n_seeds, int layer, int ef,
 							  bool skip_deleted, HnswError *err);
+extern int	hnsw_source_greedy(HnswSearch *sc, const HnswSource *src,
+							   const float *q, HnswCand *ep, int from_layer,
+							   int to_layer, HnswError *err);
+extern int	hnsw_source_layer(HnswSearch *sc, const HnswSource *src,
+							  const float *q, const HnswCand *seeds,
+							  int n_seeds, int layer, int ef,
+							  bool skip_deleted, HnswError *err);
 
 /* hnsw_select.c */
 extern void hnsw_sort_cands(HnswCand *c, int n);
-extern int	hnsw_select_neighbours(const HnswIndex *idx, const HnswCand *cand,
-								   int n, int max, HnswCand *keep,
-								   HnswCand *drop, uint32_t *n_sel);
+extern int	hnsw_select_neighbours(HnswGraph *g, const HnswCand *cand, int n,
+								   int max, HnswCand *keep, HnswCand *drop,
+								   int *n_keep, uint32_t *n_sel);
 extern void hnsw_write_list(HnswIndex *idx, uint32_t node, int layer,
 							const HnswCand *keep, int n, uint32_t n_sel);
-extern void hnsw_add_link(HnswIndex *idx, uint32_t node, int layer,
+extern int	hnsw_add_link(HnswGraph *g, uint32_t node, int layer,
 						  HnswCand link);
 
-/* hnsw_reconnect.c: uses sc for its searches */
-extern int	hnsw_reconnect_internal(HnswIndex *idx, uint32_t *n_fixed,
-									HnswError *err);
+/*
+ * hnsw_insert.c: phase 1 of an insert (reads only), into w->sel; never
+ * selects exclude, nor, when info is given, a node it marks deleted
+ */
+extern int	hnsw_insert_search(HnswGraph *g, const float *q, int level,
+							   uint32_t exclude, const uint8_t *info, int *top);
+
+/* hnsw_delete.c */
+extern uint32_t hnsw_highest_live(const uint8_t *info, uint32_t n);
+extern int	hnsw_repair_run(HnswGraph *g);
+
+/* hnsw_reconnect.c */
+extern int	hnsw_make_entry(HnswGraph *g, uint32_t e, int level,
+							const uint8_t *info);
+extern int	hnsw_reconnect_run(HnswGraph *g, uint32_t *n_fixed);
 
 #endif							/* BRAINY_HNSW_INTERNAL_H */

@@ -6,6 +6,8 @@
  * platform) and the level draw floor(-ln(U) * mL) with mL = 1 / ln(m) and U
  * uniform in (0, 1], capped at HNSW_MAX_LEVEL.  The same seed and the same
  * sequence of inserts therefore give the same levels, hence the same graph.
+ * hnsw_random_level exports the draw for callers of hnsw_store_insert, with
+ * the same mL as an index of that m (so the same levels as hnsw_insert).
  */
 #include <math.h>
 
@@ -22,7 +24,7 @@ hnsw_rng_next(uint64_t *state)
 }
 
 int
-hnsw_random_level(uint64_t *state, double level_mult)
+hnsw_draw_level(uint64_t *state, double level_mult)
 {
 	/* 53 random bits; +1 keeps U > 0 so the log is finite */
 	double		u = (double) ((hnsw_rng_next(state) >> 11) + 1) *
@@ -32,4 +34,13 @@ hnsw_random_level(uint64_t *state, double level_mult)
 	if (!(level < HNSW_MAX_LEVEL))
 		return HNSW_MAX_LEVEL;
 	return (int) level;
+}
+
+int
+hnsw_random_level(int m, uint64_t *state)
+{
+	if (state == NULL || m < HNSW_MIN_M || m > HNSW_MAX_M)
+		return -1;
+	/* computed exactly as hnsw_create computes the index's level_mult */
+	return hnsw_draw_level(state, 1.0 / log((double) m));
 }

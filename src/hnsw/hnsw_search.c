@@ -224,7 +224,7 @@ layer_body(HnswSearch *sc, const HnswIndex *idx, const HnswSource *src,
 	return HNSW_OK;
 }
 
-/* ---- in-memory instantiation (insert, reconnect, hnsw_knn) */
+/* ---- in-memory instantiation (the algorithms on an index, hnsw_knn) */
 
 void
 hnsw_greedy_descend(HnswSearch *sc, const HnswIndex *idx, const float *q,
@@ -242,22 +242,22 @@ hnsw_search_layer(HnswSearch *sc, const HnswIndex *idx, const float *q,
 					  skip_deleted, err);
 }
 
-/* ---- source instantiation */
+/* ---- source instantiation (hnsw_search_knn, and the store algorithms) */
 
-static int
-source_greedy(HnswSearch *sc, const HnswSource *src, const float *q,
-			  HnswCand *ep, int from_layer, int to_layer, HnswError *err)
+int
+hnsw_source_greedy(HnswSearch *sc, const HnswSource *src, const float *q,
+				   HnswCand *ep, int from_layer, int to_layer, HnswError *err)
 {
 	return greedy_body(sc, NULL, src, false, q, ep, from_layer, to_layer, err);
 }
 
-static int
-source_layer(HnswSearch *sc, const HnswSource *src, const float *q,
-			 const HnswCand *seeds, int n_seeds, int layer, int ef,
-			 HnswError *err)
+int
+hnsw_source_layer(HnswSearch *sc, const HnswSource *src, const float *q,
+				  const HnswCand *seeds, int n_seeds, int layer, int ef,
+				  bool skip_deleted, HnswError *err)
 {
 	return layer_body(sc, NULL, src, false, q, seeds, n_seeds, layer, ef,
-					  true, err);
+					  skip_deleted, err);
 }
 
 /* ---- k-NN */
@@ -297,7 +297,7 @@ hnsw_knn(HnswIndex *idx, const float *query, int k, int ef, HnswResult *out,
 
 	if (idx == NULL)
 		return hnsw_fail(err, HNSW_EINVAL, "index is missing");
-	sc = idx->search;
+	sc = idx->work.search;
 	rc = knn_prepare(sc, query, k, &ef, out, n_out, err);
 	if (rc != HNSW_OK)
 		return rc;
@@ -360,9 +360,9 @@ hnsw_search_knn(HnswSearch *sc, const HnswSource *src, const float *query,
 	if (v == NULL)
 		return source_error(err, "no vector", ep.id);
 	ep.dist = hnsw_distance(&sc->dist, sc->query, v);
-	rc = source_greedy(sc, src, sc->query, &ep, src->max_level, 0, err);
+	rc = hnsw_source_greedy(sc, src, sc->query, &ep, src->max_level, 0, err);
 	if (rc == HNSW_OK)
-		rc = source_layer(sc, src, sc->query, &ep, 1, 0, ef, err);
+		rc = hnsw_source_layer(sc, src, sc->query, &ep, 1, 0, ef, true, err);
 	if (rc != HNSW_OK)
 		return rc;
 	for (i = 0; i < sc->layer_n && i < (uint32_t) k; i++)

@@ -37,7 +37,14 @@
  * This gives exactly the full re-selection's list (checked by building
  * with -DHNSW_FULL_RESELECT=1: identical graphs, including deletes, repair
  * and later inserts), typically for a few distance computations (build:
- * 8.8 s).
+ * 8.8 s).  A store that does not keep n_sel (or the distances) gets the
+ * full re-selection, hence the same lists.
+ *
+ * Everything here runs on an HnswGraph (index or store, see
+ * hnsw_internal.h); the heuristic's distance loop has its own in-memory
+ * body.  From a store, the vector under test is held in HNSW_HOLD_SEL and
+ * the selected ones come through the vector cache, which keeps the
+ * repeatedly compared selection.
  */
 #include <stdlib.h>
 
@@ -88,46 +95,84 @@ hnsw_sort_cands(HnswCand *c, int n)
 	}
 }
 
-/* Is some node of sel[0 .. n_sel - 1] nearer to e than e's base is? */
-static bool
-blocked(const HnswIndex *idx, HnswCand e, const HnswCand *sel, int n_sel)
+/*
+ * Is some node of sel[0 .. n_sel - 1] nearer to e than e's base is?  Into
+ * *out; HNSW_ESOURCE when a store read fails.
+ */
+static int
+blocked(HnswGraph *g, HnswCand e, const HnswCand *sel, int n_sel, bool *out)
 {
-	const float *ev = hnsw_vec(idx, e.id);
+	const float *ev;
 	int			j;
 
+	*out = false;
+	if (n_sel == 0)
+		return HNSW_OK;
+	if (g->idx != NULL)
+	{
+		const HnswIndex *idx = g->idx;
+
+		ev = hnsw_vec(idx, e.id);
+		for (j = 0; j < n_sel; j++)
+		{
+			if (hnsw_distance(&idx->dist, ev, hnsw_vec(idx, sel[j].id)) < e.dist)
+			{
+				*out = true;
+				break;
+			}
+		}
+		return HNSW_OK;
+	}
+	ev = hnsw_store_vec(g, e.id, HNSW_HOLD_SEL);
+	if (ev == NULL)
+		return HNSW_ESOURCE;
 	for (j = 0; j < n_sel; j++)
 	{
-		if (hnsw_distance(&idx->dist, ev, hnsw_vec(idx, sel[j].id)) < e.dist)
-			return true;
+		const float *v = hnsw_store_vec(g, sel[j].id, -1);
+
+		if (v == NULL)
+			return HNSW_ESOURCE;
+		if (hnsw_distance(g->dist, ev, v) < e.dist)
+		{
+			*out = true;
+			break;
+		}
 	}
-	return false;
+	return HNSW_OK;
 }
 
 /*
  * Select up to max of the n candidates (sorted nearest first) into keep;
- * returns how many.  *n_sel gets the number the heuristic selected (they
- * come first in keep), or HNSW_SEL_UNKNOWN when all n <= max were kept
- * without running it.  drop needs room for n.
+ * *n_keep gets how many.  *n_sel gets the number the heuristic selected
+ * (they come first in keep), or HNSW_SEL_UNKNOWN when all n <= max were
+ * kept without running it.  drop needs room for n.
  */
 int
-hnsw_select_neighbours(const HnswIndex *idx, const HnswCand *cand, int n,
-					   int max, HnswCand *keep, HnswCand *drop,
+hnsw_select_neighbours(HnswGraph *g, const HnswCand *cand, int n, int max,
+					   HnswCand *keep, HnswCand *drop, int *n_keep,
 					   uint32_t *n_sel)
 {
 	int			nk = 0;
 	int			nd = 0;
 	int			i;
+	int			rc;
 
 	if (n <= max)
 	{
 		for (i = 0; i < n; i++)
 			keep[i] = cand[i];
 		*n_sel = HNSW_SEL_UNKNOWN;
-		return n;
+		*n_keep = n;
+		return HNSW_OK;
 	}
 	for (i = 0; i < n && nk < max; i++)
 	{
-		if (blocked(idx, cand[i], keep, nk))
+		bool		b;
+
+		rc = blocked(g, cand[i], keep, nk, &b);
+		if (rc != HNSW_OK)
+			return rc;
+		if (b)
 			drop[nd++] = cand[i];
 		else
 			keep[nk++] = cand[i];
@@ -138,7 +183,8 @@ hnsw_select_neighbours(const HnswIndex *idx, const HnswCand *cand, int n,
 		for (i = 0; i < nd && nk < max; i++)
 			keep[nk++] = drop[i];
 	}
-	return nk;
+	*n_keep = nk;
+	return HNSW_OK;
 }
 
 void
@@ -157,27 +203,32 @@ hnsw_write_list(HnswIndex *idx, uint32_t node, int layer, const HnswCand *keep,
 	l.hdr[1] = n_sel;
 }
 
-/* Full re-selection of a full list l plus link. */
-static void
-reselect(HnswIndex *idx, uint32_t node, int layer, HnswList l, HnswCand link)
+/* Full re-selection of a full list l (distances known) plus link. */
+static int
+reselect(HnswGraph *g, uint32_t node, int layer, const HnswNbrs *l,
+		 HnswCand link)
 {
-	HnswCand   *in = idx->prune_in;
-	uint32_t	count = l.hdr[0];
+	HnswWork   *w = g->w;
+	HnswCand   *in = w->prune_in;
+	uint32_t	count = l->n;
 	uint32_t	n_sel;
 	uint32_t	i;
 	int			nk;
+	int			rc;
 
 	for (i = 0; i < count; i++)
 	{
-		in[i].id = l.ids[i];
-		in[i].dist = l.dists[i];
+		in[i].id = l->ids[i];
+		in[i].dist = l->dists[i];
 	}
 	in[count] = link;
 	hnsw_sort_cands(in, (int) count + 1);
-	nk = hnsw_select_neighbours(idx, in, (int) count + 1,
-								hnsw_layer_max(idx->m, layer),
-								idx->prune_keep, idx->drop, &n_sel);
-	hnsw_write_list(idx, node, layer, idx->prune_keep, nk, n_sel);
+	rc = hnsw_select_neighbours(g, in, (int) count + 1,
+								hnsw_layer_max(w->params.m, layer),
+								w->prune_keep, w->drop, &nk, &n_sel);
+	if (rc != HNSW_OK)
+		return rc;
+	return hnsw_g_write_list(g, node, layer, w->prune_keep, nk, n_sel);
 }
 
 /*
@@ -186,24 +237,26 @@ reselect(HnswIndex *idx, uint32_t node, int layer, HnswList l, HnswCand link)
  * merged (distance, id) order of its selected entries, its rejected
  * entries and the link.
  */
-static void
-reselect_incremental(HnswIndex *idx, uint32_t node, int layer, HnswList l,
+static int
+reselect_incremental(HnswGraph *g, uint32_t node, int layer, const HnswNbrs *l,
 					 HnswCand link)
 {
-	HnswCand   *sel = idx->prune_keep;	/* new selection, nearest first */
-	HnswCand   *rest = idx->drop;	/* the others, nearest first */
-	HnswCand   *added = idx->prune_in;	/* selected now, not before */
-	uint32_t	count = l.hdr[0];
-	uint32_t	n_old_sel = l.hdr[1];
+	HnswWork   *w = g->w;
+	HnswCand   *sel = w->prune_keep;	/* new selection, nearest first */
+	HnswCand   *rest = w->drop; /* the others, nearest first */
+	HnswCand   *added = w->prune_in;	/* selected now, not before */
+	uint32_t	count = l->n;
+	uint32_t	n_old_sel = l->n_sel;
 	uint32_t	si = 0;			/* next old selected entry */
 	uint32_t	ri = n_old_sel; /* next old rejected entry */
 	bool		link_done = false;
 	bool		dropped_any = false;
-	int			max = hnsw_layer_max(idx->m, layer);
+	int			max = hnsw_layer_max(w->params.m, layer);
 	int			ns = 0;
 	int			nr = 0;
 	int			na = 0;
 	int			i;
+	int			rc;
 
 	while (si < n_old_sel || ri < count || !link_done)
 	{
@@ -213,16 +266,16 @@ reselect_incremental(HnswIndex *idx, uint32_t node, int layer, HnswList l,
 
 		if (si < n_old_sel)
 		{
-			c.id = l.ids[si];
-			c.dist = l.dists[si];
+			c.id = l->ids[si];
+			c.dist = l->dists[si];
 			kind = 0;
 		}
 		if (ri < count)
 		{
 			HnswCand	r;
 
-			r.id = l.ids[ri];
-			r.dist = l.dists[ri];
+			r.id = l->ids[ri];
+			r.dist = l->dists[ri];
 			if (kind < 0 || hnsw_cand_before(r, c))
 			{
 				c = r;
@@ -245,8 +298,13 @@ reselect_incremental(HnswIndex *idx, uint32_t node, int layer, HnswList l,
 			accept = false;		/* the heuristic stops here */
 		else if (kind == 0)
 		{
+			bool		b;
+
 			/* the old selection did not block it: check the new members */
-			accept = !blocked(idx, c, added, na);
+			rc = blocked(g, c, added, na, &b);
+			if (rc != HNSW_OK)
+				return rc;
+			accept = !b;
 			if (!accept)
 				dropped_any = true;
 		}
@@ -254,7 +312,12 @@ reselect_incremental(HnswIndex *idx, uint32_t node, int layer, HnswList l,
 			accept = false;		/* its blocker is still selected */
 		else
 		{
-			accept = !blocked(idx, c, sel, ns);
+			bool		b;
+
+			rc = blocked(g, c, sel, ns, &b);
+			if (rc != HNSW_OK)
+				return rc;
+			accept = !b;
 			if (accept)
 				added[na++] = c;
 		}
@@ -269,31 +332,34 @@ reselect_incremental(HnswIndex *idx, uint32_t node, int layer, HnswList l,
 	nr--;
 	for (i = 0; i < nr && ns < max; i++)
 		sel[ns++] = rest[i];
-	hnsw_write_list(idx, node, layer, sel, ns, (uint32_t) (ns - i));
+	return hnsw_g_write_list(g, node, layer, sel, ns, (uint32_t) (ns - i));
 }
 
-void
-hnsw_add_link(HnswIndex *idx, uint32_t node, int layer, HnswCand link)
+/*
+ * Add link to node's list at layer: append while there is room, else
+ * re-select.  One read of the list, at most one write.
+ */
+int
+hnsw_add_link(HnswGraph *g, uint32_t node, int layer, HnswCand link)
 {
-	HnswList	l = hnsw_list(idx, node, layer);
-	uint32_t	count = l.hdr[0];
+	HnswNbrs	l;
 	uint32_t	i;
+	int			rc;
 
-	for (i = 0; i < count; i++)
+	rc = hnsw_g_read_list(g, node, layer, 1, &l);
+	if (rc != HNSW_OK)
+		return rc;
+	for (i = 0; i < l.n; i++)
 	{
 		if (l.ids[i] == link.id)
-			return;
+			return HNSW_OK;
 	}
-	if (count < (uint32_t) hnsw_layer_max(idx->m, layer))
-	{
-		l.ids[count] = link.id;
-		l.dists[count] = link.dist;
-		l.hdr[0] = count + 1;
-		l.hdr[1] = HNSW_SEL_UNKNOWN;
-		return;
-	}
-	if (HNSW_FULL_RESELECT || !HNSW_KEEP_PRUNED || l.hdr[1] == HNSW_SEL_UNKNOWN)
-		reselect(idx, node, layer, l, link);
-	else
-		reselect_incremental(idx, node, layer, l, link);
+	if (l.n < (uint32_t) hnsw_layer_max(g->w->params.m, layer))
+		return hnsw_g_append(g, node, layer, &l, link);
+	rc = hnsw_g_list_dists(g, node, &l);
+	if (rc != HNSW_OK)
+		return rc;
+	if (HNSW_FULL_RESELECT || !HNSW_KEEP_PRUNED || l.n_sel == HNSW_SEL_UNKNOWN)
+		return reselect(g, node, layer, &l, link);
+	return reselect_incremental(g, node, layer, &l, link);
 }

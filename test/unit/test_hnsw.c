@@ -5,7 +5,12 @@
  * force for every metric, determinism, the storage interface (the index
  * itself, a copying source, a broken source), deletes and repair, the
  * reachability fix, bad input, memory accounting, and allocation failures
- * at every point of a build (the graph must come out the same).  Prints
+ * at every point of a build (the graph must come out the same); and the
+ * read-write store interface: a store in plain arrays gets, through the
+ * store functions, exactly the graphs HnswIndex gets (build, delete and
+ * repair, reconnect), and write and read callbacks failing at every point
+ * leave graphs that check consistent (or that reconnect heals) and reach
+ * the usual recall.  Prints
  * "ok - ..." / "not ok - ..." per check, then "N passed, N failed"; exits
  * non-zero on any failure.  Sized to run in a few seconds under ASan+UBSan.
  */
@@ -1164,6 +1169,1212 @@ test_enomem(void)
 	free(data);
 }
 
+/* ---- a store in plain arrays, deliberately separate from HnswIndex */
+
+#define TS_ADD 1
+#define TS_LIST 2
+#define TS_ENTRY 3
+#define TS_MARK 4
+
+typedef struct TList
+{
+	uint32_t	n;
+	uint32_t	n_sel;
+	uint32_t	ids[2 * HNSW_MAX_M];
+	float		dists[2 * HNSW_MAX_M];
+} TList;
+
+typedef struct TestStore
+{
+	int			dim;
+	int			m;
+	HnswMetric	metric;
+	int			keep_meta;		/* keeps distances and n_sel (read_list) */
+	uint32_t	n;
+	uint32_t	cap;
+	float	   *vecs;
+	uint8_t    *level;
+	uint8_t    *deleted;
+	uint64_t   *label;
+	TList	  **lists;			/* per node: level + 1 lists */
+	uint32_t	entry;
+	int			max_level;
+	/* fault injection: the write (read) call with this number fails */
+	long		writes;
+	long		fail_write;
+	long		reads;
+	long		fail_read;
+	int			failed_kind;	/* TS_* of the write that failed, else 0 */
+	int			corrupt;		/* 1 bad neighbour id, 2 bad n_sel, 3 bad new id */
+	uint32_t   *free_ids;		/* ids add_node recycles, last first */
+	int			n_free;
+	long		vec_reads;		/* calls of the vector callback */
+} TestStore;
+
+static TestStore *
+ts_new(const HnswParams *p, int keep_meta)
+{
+	TestStore  *s = xmalloc(sizeof(TestStore));
+
+	memset(s, 0, sizeof(*s));
+	s->dim = p->dim;
+	s->m = p->m;
+	s->metric = p->metric;
+	s->keep_meta = keep_meta;
+	s->entry = HNSW_NO_NODE;
+	s->max_level = -1;
+	s->fail_write = -1;
+	s->fail_read = -1;
+	return s;
+}
+
+static void
+ts_free(TestStore *s)
+{
+	uint32_t	i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->lists[i]);
+	free(s->vecs);
+	free(s->level);
+	free(s->deleted);
+	free(s->label);
+	free(s->lists);
+	free(s->free_ids);
+	free(s);
+}
+
+static TestStore *
+ts_clone(const TestStore *s)
+{
+	TestStore  *c = xmalloc(sizeof(TestStore));
+	uint32_t	i;
+
+	*c = *s;
+	c->vecs = xmalloc(sizeof(float) * (size_t) s->cap * s->dim);
+	c->level = xmalloc(s->cap);
+	c->deleted = xmalloc(s->cap);
+	c->label = xmalloc(sizeof(uint64_t) * s->cap);
+	c->lists = xmalloc(sizeof(TList *) * s->cap);
+	memcpy(c->vecs, s->vecs, sizeof(float) * (size_t) s->n * s->dim);
+	memcpy(c->level, s->level, s->n);
+	memcpy(c->deleted, s->deleted, s->n);
+	memcpy(c->label, s->label, sizeof(uint64_t) * s->n);
+	c->free_ids = NULL;
+	c->n_free = 0;
+	for (i = 0; i < s->n; i++)
+	{
+		c->lists[i] = xmalloc(sizeof(TList) * (s->level[i] + 1));
+		memcpy(c->lists[i], s->lists[i], sizeof(TList) * (s->level[i] + 1));
+	}
+	return c;
+}
+
+static int
+ts_read_fails(TestStore *s)
+{
+	return s->reads++ == s->fail_read;
+}
+
+static int
+ts_write_fails(TestStore *s, int kind)
+{
+	if (s->writes++ != s->fail_write)
+		return 0;
+	s->failed_kind = kind;
+	return 1;
+}
+
+static const float *
+ts_vector(void *ctx, uint32_t id, float *buf)
+{
+	TestStore  *s = ctx;
+
+	s->vec_reads++;
+	if (ts_read_fails(s) || id >= s->n)
+		return NULL;
+	memcpy(buf, s->vecs + (size_t) id * s->dim, sizeof(float) * s->dim);
+	return buf;
+}
+
+static int
+ts_neighbours(void *ctx, uint32_t id, int layer, const uint32_t **list,
+			  uint32_t *buf)
+{
+	TestStore  *s = ctx;
+	const TList *l;
+
+	if (ts_read_fails(s) || id >= s->n || layer < 0)
+		return -1;
+	if (layer > s->level[id])
+		return 0;
+	l = &s->lists[id][layer];
+	memcpy(buf, l->ids, sizeof(uint32_t) * l->n);
+	if (s->corrupt == 1 && l->n > 0)
+		buf[0] = s->n + 3;
+	*list = buf;
+	return (int) l->n;
+}
+
+static int
+ts_is_deleted(void *ctx, uint32_t id)
+{
+	TestStore  *s = ctx;
+
+	return ts_read_fails(s) || id >= s->n ? -1 : s->deleted[id];
+}
+
+static int
+ts_level(void *ctx, uint32_t id)
+{
+	TestStore  *s = ctx;
+
+	return ts_read_fails(s) || id >= s->n ? -1 : s->level[id];
+}
+
+static int
+ts_label(void *ctx, uint32_t id, uint64_t *label)
+{
+	TestStore  *s = ctx;
+
+	if (ts_read_fails(s) || id >= s->n)
+		return -1;
+	*label = s->label[id];
+	return 0;
+}
+
+static int
+ts_read_list(void *ctx, uint32_t id, int layer, uint32_t *ids, float *dists,
+			 uint32_t *n_sel)
+{
+	TestStore  *s = ctx;
+	const TList *l;
+
+	if (ts_read_fails(s) || id >= s->n || layer < 0 || layer > s->level[id])
+		return -1;
+	l = &s->lists[id][layer];
+	memcpy(ids, l->ids, sizeof(uint32_t) * l->n);
+	memcpy(dists, l->dists, sizeof(float) * l->n);
+	*n_sel = s->corrupt == 2 ? l->n + 1 : l->n_sel;
+	if (s->corrupt == 1 && l->n > 0)
+		ids[0] = s->n + 3;
+	return (int) l->n;
+}
+
+static int
+ts_add_node(void *ctx, const float *vec, int level, uint64_t label,
+			uint32_t *id_out)
+{
+	TestStore  *s = ctx;
+	uint32_t	id = s->n;
+	int			l;
+
+	if (ts_write_fails(s, TS_ADD) || level < 0 || level > HNSW_MAX_LEVEL)
+		return -1;
+	if (s->n_free > 0)
+	{
+		id = s->free_ids[--s->n_free];
+		free(s->lists[id]);
+	}
+	else if (s->n == s->cap)
+	{
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->vecs = realloc(s->vecs, sizeof(float) * (size_t) s->cap * s->dim);
+		s->level = realloc(s->level, s->cap);
+		s->deleted = realloc(s->deleted, s->cap);
+		s->label = realloc(s->label, sizeof(uint64_t) * s->cap);
+		s->lists = realloc(s->lists, sizeof(TList *) * s->cap);
+		if (!s->vecs || !s->level || !s->deleted || !s->label || !s->lists)
+			exit(2);
+	}
+	memcpy(s->vecs + (size_t) id * s->dim, vec, sizeof(float) * s->dim);
+	s->level[id] = (uint8_t) level;
+	s->deleted[id] = 0;
+	s->label[id] = label;
+	s->lists[id] = xmalloc(sizeof(TList) * (level + 1));
+	for (l = 0; l <= level; l++)
+	{
+		s->lists[id][l].n = 0;
+		s->lists[id][l].n_sel = HNSW_NSEL_UNKNOWN;
+	}
+	if (id == s->n)
+		s->n++;
+	*id_out = s->corrupt == 3 ? id + 7 : id;
+	return 0;
+}
+
+static int
+ts_set_neighbours(void *ctx, uint32_t id, int layer, const uint32_t *ids,
+				  const float *dists, int n, uint32_t n_sel)
+{
+	TestStore  *s = ctx;
+	TList	   *l;
+	int			i;
+
+	if (ts_write_fails(s, TS_LIST) || id >= s->n || layer < 0 ||
+		layer > s->level[id] || n < 0 || n > (layer == 0 ? 2 * s->m : s->m) ||
+		(s->keep_meta && n > 0 && dists == NULL))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (ids[i] >= s->n)
+			return -1;
+	l = &s->lists[id][layer];
+	memcpy(l->ids, ids, sizeof(uint32_t) * n);
+	l->n = (uint32_t) n;
+	/* a store without read_list keeps neither distances nor n_sel */
+	if (s->keep_meta)
+		memcpy(l->dists, dists, sizeof(float) * n);
+	l->n_sel = s->keep_meta ? n_sel : HNSW_NSEL_UNKNOWN;
+	return 0;
+}
+
+static int
+ts_set_entry_point(void *ctx, uint32_t id, int level)
+{
+	TestStore  *s = ctx;
+
+	if (ts_write_fails(s, TS_ENTRY))
+		return -1;
+	s->entry = id;
+	s->max_level = level;
+	return 0;
+}
+
+static int
+ts_mark_deleted(void *ctx, uint32_t id)
+{
+	TestStore  *s = ctx;
+
+	if (ts_write_fails(s, TS_MARK) || id >= s->n)
+		return -1;
+	s->deleted[id] = 1;
+	return 0;
+}
+
+static const HnswStoreOps ts_ops_meta = {
+	{ts_vector, ts_neighbours, ts_is_deleted, ts_level, ts_label},
+	ts_read_list, ts_add_node, ts_set_neighbours, ts_set_entry_point, ts_mark_deleted
+};
+
+static const HnswStoreOps ts_ops_plain = {
+	{ts_vector, ts_neighbours, ts_is_deleted, ts_level, ts_label},
+	NULL, ts_add_node, ts_set_neighbours, ts_set_entry_point, ts_mark_deleted
+};
+
+/* The HnswStore of s, as the access method would load it from its metapage. */
+static HnswStore
+ts_view(TestStore *s)
+{
+	HnswStore	st;
+
+	st.ops = s->keep_meta ? &ts_ops_meta : &ts_ops_plain;
+	st.ctx = s;
+	st.dim = s->dim;
+	st.m = s->m;
+	st.metric = s->metric;
+	st.n_nodes = s->n;
+	st.entry_point = s->entry;
+	st.max_level = s->max_level;
+	return st;
+}
+
+/* Did the engine keep st in step with what the store holds? */
+static int
+ts_in_step(const TestStore *s, const HnswStore *st)
+{
+	return st->n_nodes == s->n && st->entry_point == s->entry &&
+		st->max_level == s->max_level;
+}
+
+static int
+ts_check(TestStore *s, int flags, HnswCheckReport *rep, HnswError *err)
+{
+	HnswStore	st = ts_view(s);
+	HnswSource	src;
+	long		fail_read = s->fail_read;
+	int			rc;
+
+	hnsw_store_source(&st, &src);
+	s->fail_read = -1;
+	rc = hnsw_check_source(&src, NULL, flags, rep, err);
+	s->fail_read = fail_read;
+	return rc;
+}
+
+/* Is s node for node the graph of idx?  Says where not into why. */
+static int
+same_graph(const HnswIndex *idx, const TestStore *s, char *why, size_t why_len)
+{
+	uint32_t	id;
+
+	if (hnsw_size(idx) != s->n || hnsw_entry_point(idx) != s->entry ||
+		hnsw_max_level(idx) != s->max_level)
+	{
+		snprintf(why, why_len, "size %u/%u, entry %u/%u, max level %d/%d",
+				 hnsw_size(idx), s->n, hnsw_entry_point(idx), s->entry,
+				 hnsw_max_level(idx), s->max_level);
+		return 0;
+	}
+	for (id = 0; id < s->n; id++)
+	{
+		int			level = hnsw_node_level(idx, id);
+		int			layer;
+
+		if (level != s->level[id] || hnsw_is_deleted(idx, id) != s->deleted[id] ||
+			hnsw_node_label(idx, id) != s->label[id] ||
+			memcmp(hnsw_node_vector(idx, id), s->vecs + (size_t) id * s->dim,
+				   sizeof(float) * s->dim) != 0)
+		{
+			snprintf(why, why_len, "node %u: level, flag, label or vector differ", id);
+			return 0;
+		}
+		for (layer = 0; layer <= level; layer++)
+		{
+			const uint32_t *list;
+			int			n = hnsw_node_neighbours(idx, id, layer, &list);
+
+			if (n != (int) s->lists[id][layer].n ||
+				memcmp(list, s->lists[id][layer].ids, sizeof(uint32_t) * n) != 0)
+			{
+				snprintf(why, why_len, "node %u layer %d: lists differ", id, layer);
+				return 0;
+			}
+		}
+	}
+	snprintf(why, why_len, "identical");
+	return 1;
+}
+
+static HnswWriter *
+writer(const HnswParams *p)
+{
+	HnswWriter *w;
+	HnswError	err;
+
+	if (hnsw_writer_create(p, NULL, &w, &err) != HNSW_OK)
+	{
+		fprintf(stderr, "hnsw_writer_create: %s\n", err.message);
+		exit(2);
+	}
+	return w;
+}
+
+/* Insert n vectors into s through the engine, levels drawn from *rng. */
+static void
+ts_build(TestStore *s, HnswWriter *w, uint64_t *rng, const float *data,
+		 int from, int to)
+{
+	int			i;
+
+	for (i = from; i < to; i++)
+	{
+		HnswStore	st = ts_view(s);
+		HnswError	err;
+		int			level = hnsw_random_level(s->m, rng);
+
+		if (hnsw_store_insert(w, &st, data + (size_t) i * s->dim, level,
+							  (uint64_t) i * 10 + 7, NULL, &err) != HNSW_OK)
+		{
+			fprintf(stderr, "hnsw_store_insert: %s\n", err.message);
+			exit(2);
+		}
+	}
+}
+
+/*
+ * recall@k of searches through the store's source view, as recall() for an
+ * index: a hit is a result within the true k-th distance over live nodes.
+ */
+static double
+ts_recall(TestStore *s, const float *queries, int n_q, int k, int ef)
+{
+	HnswParams	p = params(s->dim, s->metric, s->m, 2 * s->m);
+	HnswStore	st = ts_view(s);
+	HnswSource	src;
+	HnswSearch *sc;
+	HnswResult *res = xmalloc(sizeof(HnswResult) * k);
+	double	   *best = xmalloc(sizeof(double) * k);
+	float	   *pq = xmalloc(sizeof(float) * s->dim);
+	long		hits = 0;
+	int			qi;
+
+	hnsw_search_create(&p, NULL, &sc, NULL);
+	hnsw_store_source(&st, &src);
+	for (qi = 0; qi < n_q; qi++)
+	{
+		const float *q = queries + (size_t) qi * s->dim;
+		int			have = 0;
+		int			n_res = 0;
+		double		kth;
+		uint32_t	id;
+		int			j;
+
+		prepare_query(s->metric, q, pq, s->dim);
+		for (id = 0; id < s->n; id++)
+		{
+			double		d;
+
+			if (s->deleted[id])
+				continue;
+			d = exact_distance(s->metric, pq, s->vecs + (size_t) id * s->dim, s->dim);
+			if (have == k && d >= best[k - 1])
+				continue;
+			j = have < k ? have++ : k - 1;
+			while (j > 0 && best[j - 1] > d)
+			{
+				best[j] = best[j - 1];
+				j--;
+			}
+			best[j] = d;
+		}
+		kth = have == k ? best[k - 1] : INFINITY;
+		hnsw_search_knn(sc, &src, q, k, ef, res, &n_res, NULL);
+		for (j = 0; j < n_res; j++)
+		{
+			double		d = exact_distance(s->metric, pq,
+										   s->vecs + (size_t) res[j].id * s->dim, s->dim);
+
+			hits += d <= kth + 1e-4 * (fabs(kth) + 1e-3);
+		}
+	}
+	hnsw_search_destroy(sc);
+	free(res);
+	free(best);
+	free(pq);
+	return (double) hits / ((double) n_q * k);
+}
+
+/*
+ * The same data, levels and operations through HnswIndex, through a store
+ * that keeps the list metadata, through one that keeps none, and through
+ * the index-as-store adapter: identical graphs at every step.
+ */
+static void
+test_store_identity(void)
+{
+	static const HnswMetric metrics[] = {HNSW_L2, HNSW_COSINE};
+	const int	n = 1500;
+	const int	dim = 16;
+	size_t		mi;
+
+	for (mi = 0; mi < sizeof(metrics) / sizeof(metrics[0]); mi++)
+	{
+		HnswParams	p = params(dim, metrics[mi], 6, 24);
+		const char *mname = hnsw_metric_name(metrics[mi]);
+		float	   *data = random_vectors(n + 200, dim);
+		float	   *queries = random_vectors(20, dim);
+		HnswIndex  *idx;
+		HnswIndex  *via;		/* built through hnsw_index_store */
+		TestStore  *meta = ts_new(&p, 1);
+		TestStore  *plain = ts_new(&p, 0);
+		HnswWriter *w = writer(&p);
+		HnswStore	vst;
+		HnswStore	st;
+		HnswSearch *sc;
+		HnswError	err;
+		uint64_t	rng_meta = p.seed;
+		uint64_t	rng_plain = p.seed;
+		uint64_t	rng_via = p.seed;
+		uint32_t	fixed_idx;
+		uint32_t	fixed_meta;
+		uint32_t	fixed_plain;
+		char		why1[128];
+		char		why2[128];
+		int			same_search = 1;
+		int			i;
+		int			rc;
+
+		/*
+		 * a fifth of the data are copies, and the last 200 copies of 3
+		 * vectors: pruning then leaves nodes unreachable for reconnect
+		 */
+		for (i = n - n / 5; i < n + 200; i++)
+			memcpy(data + (size_t) i * dim, data + (size_t) (i % (i < n ? 97 : 3)) * dim,
+				   sizeof(float) * dim);
+		idx = build(&p, NULL, data, n);
+		ts_build(meta, w, &rng_meta, data, 0, n);
+		ts_build(plain, w, &rng_plain, data, 0, n);
+		hnsw_create(&p, NULL, &via, NULL);
+		for (i = 0; i < n; i++)
+		{
+			hnsw_index_store(via, &vst);
+			rc = hnsw_store_insert(w, &vst, data + (size_t) i * dim,
+								   hnsw_random_level(p.m, &rng_via),
+								   (uint64_t) i * 10 + 7, NULL, &err);
+			if (rc != HNSW_OK)
+				break;
+		}
+		report(same_graph(idx, meta, why1, sizeof(why1)) &&
+			   same_graph(idx, plain, why2, sizeof(why2)),
+			   "store %s: %d inserts give hnsw_insert's graph (with metadata: %s; without: %s)",
+			   mname, n, why1, why2);
+		report(rc == HNSW_OK && graph_hash(via) == graph_hash(idx),
+			   "store %s: the index as a store gives the same graph", mname);
+
+		hnsw_search_create(&p, NULL, &sc, NULL);
+		for (i = 0; i < 20; i++)
+		{
+			HnswResult	r1[10];
+			HnswResult	r2[10];
+			HnswSource	src;
+			int			n1;
+			int			n2;
+
+			st = ts_view(meta);
+			hnsw_store_source(&st, &src);
+			hnsw_knn(idx, queries + (size_t) i * dim, 10, 30, r1, &n1, NULL);
+			hnsw_search_knn(sc, &src, queries + (size_t) i * dim, 10, 30, r2, &n2, NULL);
+			same_search &= n1 == 10 && same_results(r1, n1, r2, n2);
+		}
+		report(same_search, "store %s: searches of the store give hnsw_knn's results", mname);
+
+		/* delete a third, repair */
+		for (i = 0; i < n; i++)
+		{
+			if (i % 3 == 1 || (uint32_t) i == hnsw_entry_point(idx))
+			{
+				hnsw_mark_deleted(idx, (uint32_t) i, NULL);
+				st = ts_view(meta);
+				hnsw_store_mark_deleted(&st, (uint32_t) i, NULL);
+				st = ts_view(plain);
+				hnsw_store_mark_deleted(&st, (uint32_t) i, NULL);
+				hnsw_index_store(via, &vst);
+				hnsw_store_mark_deleted(&vst, (uint32_t) i, NULL);
+			}
+		}
+		rc = hnsw_repair_deleted(idx, &err);
+		st = ts_view(meta);
+		rc |= hnsw_store_repair_deleted(w, &st, &err);
+		rc |= !ts_in_step(meta, &st);
+		st = ts_view(plain);
+		rc |= hnsw_store_repair_deleted(w, &st, &err);
+		hnsw_index_store(via, &vst);
+		rc |= hnsw_store_repair_deleted(w, &vst, &err);
+		report(rc == HNSW_OK && same_graph(idx, meta, why1, sizeof(why1)) &&
+			   same_graph(idx, plain, why2, sizeof(why2)) &&
+			   graph_hash(via) == graph_hash(idx),
+			   "store %s: delete + repair give the same graph (%s; %s)", mname, why1, why2);
+		report(ts_check(meta, HNSW_CHECK_ALL, NULL, &err) == HNSW_OK,
+			   "store %s: the repaired store passes the full check", mname);
+
+		/* more inserts (copies among them), then reconnect */
+		for (i = n; i < n + 200; i++)
+			hnsw_insert(idx, data + (size_t) i * dim, (uint64_t) i * 10 + 7, NULL, NULL);
+		ts_build(meta, w, &rng_meta, data, n, n + 200);
+		ts_build(plain, w, &rng_plain, data, n, n + 200);
+		rc = hnsw_reconnect(idx, &fixed_idx, &err);
+		st = ts_view(meta);
+		rc |= hnsw_store_reconnect(w, &st, &fixed_meta, &err);
+		st = ts_view(plain);
+		rc |= hnsw_store_reconnect(w, &st, &fixed_plain, &err);
+		report(rc == HNSW_OK && fixed_idx > 0 && fixed_meta == fixed_idx && fixed_plain == fixed_idx &&
+			   same_graph(idx, meta, why1, sizeof(why1)) &&
+			   same_graph(idx, plain, why2, sizeof(why2)),
+			   "store %s: inserts after repair, then reconnect (%u fixed) give the same graph (%s; %s)",
+			   mname, fixed_idx, why1, why2);
+		report(ts_check(plain, HNSW_CHECK_ALL, NULL, &err) == HNSW_OK,
+			   "store %s: and it passes the full check", mname);
+
+		hnsw_search_destroy(sc);
+		hnsw_writer_destroy(w);
+		hnsw_destroy(idx);
+		hnsw_destroy(via);
+		ts_free(meta);
+		ts_free(plain);
+		free(data);
+		free(queries);
+	}
+}
+
+/* The callbacks an insert makes, for the access method's planning. */
+static void
+test_store_costs(void)
+{
+	const int	n = 3000;
+	const int	dim = 32;
+	float	   *data = random_vectors(n + 100, dim);
+	HnswParams	p = params(dim, HNSW_L2, 16, 64);
+	TestStore  *s = ts_new(&p, 1);
+	HnswWriter *w = writer(&p);
+	uint64_t	rng = p.seed;
+	long		reads;
+	long		vec_reads;
+	long		writes;
+
+	ts_build(s, w, &rng, data, 0, n);
+	reads = s->reads;
+	vec_reads = s->vec_reads;
+	writes = s->writes;
+	ts_build(s, w, &rng, data, n, n + 100);
+	printf("# store costs, m 16, ef_construction 64, %d nodes, per insert: %.0f reads "
+		   "(%.0f vectors, %.0f lists), %.1f writes\n",
+		   n, (double) (s->reads - reads) / 100, (double) (s->vec_reads - vec_reads) / 100,
+		   (double) (s->reads - reads - (s->vec_reads - vec_reads)) / 100,
+		   (double) (s->writes - writes) / 100);
+	report((s->writes - writes) / 100 <= 2 + 2 * 16 + 16,
+		   "store costs: writes per insert bounded by the lists an insert may change");
+	report(hnsw_writer_memory_usage(w) > 0, "store costs: writer reports %zu bytes",
+		   hnsw_writer_memory_usage(w));
+	hnsw_writer_destroy(w);
+	ts_free(s);
+	free(data);
+}
+
+/*
+ * What a failed insert leaves, for every write it makes: fail the k-th
+ * write callback of a small build, for every k.
+ */
+static void
+test_store_faults_every_write(void)
+{
+	const int	n = 50;
+	const int	dim = 8;
+	float	   *data = random_vectors(n, dim);
+	HnswParams	p = params(dim, HNSW_L2, 3, 12);
+	HnswWriter *w = writer(&p);
+	long		total;
+	long		k;
+	int			wrong = 0;
+	int			bad_rc = 0;
+	int			bad_check = 0;
+	int			bad_final = 0;
+	int			window = 0;
+	int			healed = 0;
+	int			kinds[5] = {0, 0, 0, 0, 0};
+	char		msg[HNSW_ERRMSG_LEN] = "";
+
+	{
+		TestStore  *s = ts_new(&p, 1);
+		uint64_t	rng = p.seed;
+
+		ts_build(s, w, &rng, data, 0, n);
+		total = s->writes;
+		ts_free(s);
+	}
+	for (k = 0; k < total; k++)
+	{
+		TestStore  *s = ts_new(&p, k % 2);
+		uint64_t	rng = p.seed;
+		int			i;
+
+		s->fail_write = k;
+		for (i = 0; i < n; i++)
+		{
+			HnswStore	st = ts_view(s);
+			uint32_t	before_entry = s->entry;
+			int			before_max = s->max_level;
+			uint64_t	saved = rng;
+			int			level = hnsw_random_level(p.m, &rng);
+			HnswError	err;
+			HnswCheckReport rep;
+			uint32_t	id;
+			int			rc;
+
+			rc = hnsw_store_insert(w, &st, data + (size_t) i * dim, level,
+								   (uint64_t) i, &id, &err);
+			if (rc == HNSW_OK)
+				continue;
+			/* the failure: report, state, check, heal; then retry */
+			kinds[s->failed_kind]++;
+			bad_rc += rc != HNSW_ESOURCE || !ts_in_step(s, &st) ||
+				(s->failed_kind == TS_ADD) != (id == HNSW_NO_NODE);
+			if (msg[0] == '\0' && s->failed_kind == TS_LIST)
+				snprintf(msg, sizeof(msg), "%s", err.message);
+			rc = ts_check(s, 0, &rep, &err);
+			if (rc != HNSW_OK)
+			{
+				uint32_t	fixed;
+
+				/*
+				 * only a node above the old entry point (or the first node),
+				 * interrupted after add_node and before set_entry_point
+				 */
+				window++;
+				bad_check += rc != HNSW_ECORRUPT || rep.bad_level != 1 ||
+					(s->failed_kind != TS_LIST && s->failed_kind != TS_ENTRY) ||
+					(before_entry != HNSW_NO_NODE && level <= before_max);
+				/* an interrupted reconnect first, then a complete one */
+				st = ts_view(s);
+				s->fail_write = s->writes;
+				rc = hnsw_store_reconnect(w, &st, &fixed, &err);
+				bad_check += rc != HNSW_ESOURCE || !ts_in_step(s, &st);
+				st = ts_view(s);
+				rc = hnsw_store_reconnect(w, &st, &fixed, &err);
+				healed += rc == HNSW_OK;
+				bad_check += rc != HNSW_OK || !ts_in_step(s, &st) ||
+					ts_check(s, HNSW_CHECK_ALL, NULL, &err) != HNSW_OK;
+			}
+			rng = saved;
+			i--;				/* retry: the interrupted node stays as an orphan */
+		}
+		{
+			HnswStore	st = ts_view(s);
+			HnswError	err;
+
+			if (hnsw_store_reconnect(w, &st, NULL, &err) != HNSW_OK ||
+				ts_check(s, HNSW_CHECK_ALL, NULL, &err) != HNSW_OK)
+				bad_final++;
+		}
+		wrong += s->failed_kind == 0;	/* k < total: something must fail */
+		ts_free(s);
+	}
+	printf("# every write: %ld runs; failures: add_node %d, set_neighbours %d, "
+		   "set_entry_point %d; %d left a node above the entry point\n",
+		   total, kinds[TS_ADD], kinds[TS_LIST], kinds[TS_ENTRY], window);
+	report(wrong == 0 && bad_rc == 0 && kinds[TS_ADD] > 0 && kinds[TS_LIST] > 0 &&
+		   kinds[TS_ENTRY] > 0,
+		   "store faults: a write failing at each of %ld points gives HNSW_ESOURCE, the store "
+		   "struct in step, *id_out set iff the node was added (%s)", total, msg);
+	report(bad_check == 0 && window > 0 && healed == window,
+		   "store faults: the check passes after every failure but the %d between add_node "
+		   "and set_entry_point of a node above the entry point; reconnect heals those", window);
+	report(bad_final == 0,
+		   "store faults: every run, finished and reconnected, passes the full check");
+	hnsw_writer_destroy(w);
+	free(data);
+}
+
+/*
+ * A longer build with a failure every few inserts, at every offset within
+ * an insert, of writes and of reads: recall at the end as a clean build's.
+ */
+static void
+test_store_faults_recall(void)
+{
+	const int	n = 2500;
+	const int	dim = 24;
+	const int	n_q = 50;
+	float	   *data = random_vectors(n, dim);
+	float	   *queries = random_vectors(n_q, dim);
+	HnswParams	p = params(dim, HNSW_L2, 8, 40);
+	HnswWriter *w = writer(&p);
+	TestStore  *s = ts_new(&p, 1);
+	TestStore  *clean = ts_new(&p, 1);
+	uint64_t	rng = p.seed;
+	HnswCheckReport rep;
+	HnswError	err;
+	HnswStore	st;
+	int			failures = 0;
+	int			orphans = 0;
+	int			unchanged = 0;
+	int			bad = 0;
+	int			window = 0;
+	double		r_clean;
+	double		r;
+	int			retried = -1;
+	int			i;
+
+	ts_build(clean, w, &rng, data, 0, n);
+	rng = p.seed;
+	for (i = 0; i < n; i++)
+	{
+		uint64_t	saved = rng;
+		int			level = hnsw_random_level(p.m, &rng);
+		uint32_t	n_before = s->n;
+		uint32_t	id;
+		int			rc;
+
+		if (i % 4 == 3 && i != retried)
+		{
+			if ((i / 4) % 3 == 0)
+				s->fail_read = s->reads + (i * 7) % 200;
+			else
+				s->fail_write = s->writes + (i / 4) % 40;
+		}
+		st = ts_view(s);
+		s->failed_kind = 0;
+		rc = hnsw_store_insert(w, &st, data + (size_t) i * dim, level,
+							   (uint64_t) i * 10 + 7, &id, &err);
+		s->fail_read = -1;
+		s->fail_write = -1;
+		if (rc == HNSW_OK)
+			continue;
+		failures++;
+		bad += rc != HNSW_ESOURCE || !ts_in_step(s, &st);
+		if (s->n == n_before)
+			unchanged++;
+		else
+			orphans++;
+		rc = ts_check(s, 0, &rep, &err);
+		if (rc != HNSW_OK)
+		{
+			window++;
+			bad += rep.bad_level != 1 ||
+				(s->failed_kind != TS_LIST && s->failed_kind != TS_ENTRY);
+			st = ts_view(s);
+			bad += hnsw_store_reconnect(w, &st, NULL, &err) != HNSW_OK ||
+				ts_check(s, 0, NULL, &err) != HNSW_OK;
+		}
+		rng = saved;
+		retried = i--;			/* once, without a fault */
+	}
+	st = ts_view(s);
+	bad += hnsw_store_reconnect(w, &st, NULL, &err) != HNSW_OK;
+	bad += ts_check(s, HNSW_CHECK_ALL, &rep, &err) != HNSW_OK;
+	st = ts_view(clean);
+	hnsw_store_reconnect(w, &st, NULL, NULL);
+	r_clean = ts_recall(clean, queries, n_q, 10, 64);
+	r = ts_recall(s, queries, n_q, 10, 64);
+	report(bad == 0 && failures > n / 8 && unchanged > 0 && orphans > 0,
+		   "store faults: %d failed inserts (%d changed nothing, %d left a node, %d above the "
+		   "entry point), each HNSW_ESOURCE with a consistent graph", failures, unchanged,
+		   orphans, window);
+	report(r >= r_clean - 0.01 && r >= 0.95,
+		   "store faults: after %d inserts and %d failures, recall@10 %.3f (clean build %.3f)",
+		   n, failures, r, r_clean);
+	hnsw_writer_destroy(w);
+	ts_free(s);
+	ts_free(clean);
+	free(data);
+	free(queries);
+}
+
+/* Interrupted repairs and reconnects: valid graph, and a rerun finishes. */
+static void
+test_store_faults_repair(void)
+{
+	const int	n = 1200;
+	const int	dim = 12;
+	float	   *data = random_vectors(n, dim);
+	HnswParams	p = params(dim, HNSW_L2, 5, 20);
+	HnswWriter *w = writer(&p);
+	TestStore  *base = ts_new(&p, 0);
+	TestStore  *ref;
+	uint64_t	rng = p.seed;
+	HnswStore	st;
+	HnswError	err;
+	long		total;
+	long		k;
+	int			runs = 0;
+	int			bad = 0;
+	int			i;
+
+	for (i = n / 2; i < n; i++)	/* copies: reconnect has work to do */
+		if (i % 3 == 0)
+			memcpy(data + (size_t) i * dim, data + (size_t) (i % 50) * dim,
+				   sizeof(float) * dim);
+	ts_build(base, w, &rng, data, 0, n);
+	for (i = 0; i < n; i++)
+	{
+		if (i % 4 == 0 || (uint32_t) i == base->entry)
+		{
+			st = ts_view(base);
+			hnsw_store_mark_deleted(&st, (uint32_t) i, NULL);
+		}
+	}
+	ref = ts_clone(base);
+	st = ts_view(ref);
+	ref->writes = 0;
+	bad += hnsw_store_repair_deleted(w, &st, &err) != HNSW_OK;
+	total = ref->writes;
+	for (k = 0; k < total; k += 1 + k / 4)
+	{
+		TestStore  *s = ts_clone(base);
+		int			rc;
+
+		s->writes = 0;
+		s->fail_write = k;
+		st = ts_view(s);
+		rc = hnsw_store_repair_deleted(w, &st, &err);
+		bad += rc != HNSW_ESOURCE || !ts_in_step(s, &st) ||
+			ts_check(s, 0, NULL, &err) != HNSW_OK;
+		st = ts_view(s);
+		rc = hnsw_store_repair_deleted(w, &st, &err);
+		bad += rc != HNSW_OK || ts_check(s, HNSW_CHECK_ALL, NULL, &err) != HNSW_OK;
+		runs++;
+		ts_free(s);
+	}
+	report(bad == 0 && total > 100,
+		   "store faults: a repair interrupted at %d of its %ld writes leaves a valid graph, "
+		   "and a second repair passes the full check", runs, total);
+	{
+		long		total_reads;
+
+		ref->reads = 0;
+		ts_free(ref);
+		ref = ts_clone(base);
+		ref->reads = 0;
+		st = ts_view(ref);
+		hnsw_store_repair_deleted(w, &st, NULL);
+		total_reads = ref->reads;
+		runs = 0;
+		for (k = 0; k < total_reads; k += 1 + k / 3)
+		{
+			TestStore  *s = ts_clone(base);
+			int			rc;
+
+			s->reads = 0;
+			s->fail_read = k;
+			st = ts_view(s);
+			rc = hnsw_store_repair_deleted(w, &st, &err);
+			s->fail_read = -1;
+			bad += rc != HNSW_ESOURCE || ts_check(s, 0, NULL, &err) != HNSW_OK;
+			st = ts_view(s);
+			rc = hnsw_store_repair_deleted(w, &st, &err);
+			bad += rc != HNSW_OK || ts_check(s, HNSW_CHECK_ALL, NULL, &err) != HNSW_OK;
+			runs++;
+			ts_free(s);
+		}
+		report(bad == 0 && runs > 20,
+			   "store faults: so does a repair whose read fails at %d of its %ld reads",
+			   runs, total_reads);
+	}
+
+	/* reconnect: a built store with many unreachable copies */
+	ts_free(ref);
+	ref = ts_new(&p, 1);
+	rng = p.seed;
+	for (i = 0; i < 400; i++)
+		if (i % 2)
+			memcpy(data + (size_t) i * dim, data, sizeof(float) * dim);
+	ts_build(ref, w, &rng, data, 0, 400);
+	{
+		TestStore  *t = ts_clone(ref);
+		HnswCheckReport rep;
+
+		ts_check(t, 0, &rep, &err);
+		t->writes = 0;
+		st = ts_view(t);
+		bad += hnsw_store_reconnect(w, &st, NULL, &err) != HNSW_OK;
+		total = t->writes;
+		runs = 0;
+		for (k = 0; k < total; k += 1 + k / 5)
+		{
+			TestStore  *s = ts_clone(ref);
+			int			rc;
+
+			s->writes = 0;
+			s->fail_write = k;
+			st = ts_view(s);
+			rc = hnsw_store_reconnect(w, &st, NULL, &err);
+			bad += rc != HNSW_ESOURCE || ts_check(s, 0, NULL, &err) != HNSW_OK;
+			st = ts_view(s);
+			rc = hnsw_store_reconnect(w, &st, NULL, &err);
+			bad += rc != HNSW_OK || ts_check(s, HNSW_CHECK_ALL, NULL, &err) != HNSW_OK;
+			runs++;
+			ts_free(s);
+		}
+		report(bad == 0 && rep.n_unreachable > 20 && total > 40,
+			   "store faults: a reconnect (%u unreachable) interrupted at %d of its %ld "
+			   "writes leaves a valid graph, and a second one passes the full check",
+			   rep.n_unreachable, runs, total);
+		ts_free(t);
+	}
+	ts_free(ref);
+	ts_free(base);
+	hnsw_writer_destroy(w);
+	free(data);
+}
+
+/*
+ * A store that gives new nodes the ids of repaired deleted nodes (the
+ * access method's free list), and a repair that must make a node an
+ * interrupted insert left unlinked the entry point.
+ */
+static void
+test_store_recycle(void)
+{
+	const int	n = 1200;
+	const int	dim = 16;
+	const int	n_q = 40;
+	float	   *data = random_vectors(n + 400, dim);
+	float	   *queries = random_vectors(n_q, dim);
+	HnswParams	p = params(dim, HNSW_COSINE, 8, 32);
+	HnswWriter *w = writer(&p);
+	TestStore  *s = ts_new(&p, 1);
+	uint64_t	rng = p.seed;
+	HnswStore	st;
+	HnswError	err;
+	int			n_free;
+	int			bad = 0;
+	uint32_t	id;
+	uint32_t	orphan;
+	double		r;
+	int			level;
+	int			i;
+	int			rc;
+
+	ts_build(s, w, &rng, data, 0, n);
+	for (i = 0; i < n; i += 3)
+	{
+		st = ts_view(s);
+		hnsw_store_mark_deleted(&st, (uint32_t) i, NULL);
+	}
+	st = ts_view(s);
+	rc = hnsw_store_repair_deleted(w, &st, &err);
+	/* every deleted node but the entry point is now free: no edges in or out */
+	s->free_ids = xmalloc(sizeof(uint32_t) * s->n);
+	for (id = s->n; id-- > 0;)
+	{
+		int			l;
+		int			empty = s->deleted[id] && id != s->entry;
+
+		for (l = 0; empty && l <= s->level[id]; l++)
+			empty = s->lists[id][l].n == 0;
+		bad += s->deleted[id] && !empty;
+		if (empty)
+			s->free_ids[s->n_free++] = id;
+	}
+	n_free = s->n_free;
+	for (i = n; i < n + 400; i++)
+	{
+		uint32_t	want = s->n_free > 0 ? s->free_ids[s->n_free - 1] : s->n;
+
+		level = hnsw_random_level(p.m, &rng);
+		st = ts_view(s);
+		rc |= hnsw_store_insert(w, &st, data + (size_t) i * dim, level,
+								(uint64_t) i * 10 + 7, &id, &err);
+		bad += id != want || !ts_in_step(s, &st);
+	}
+	rc |= ts_check(s, HNSW_CHECK_ALL, NULL, &err);
+	r = ts_recall(s, queries, n_q, 10, 64);
+	report(rc == HNSW_OK && bad == 0 && n_free >= 399 &&
+		   s->n == (uint32_t) (n + 400 - n_free) && r >= 0.95,
+		   "store recycle: 400 inserts, %d into the slots of repaired deleted nodes, keep the "
+		   "graph whole (recall@10 %.3f)", n_free, r);
+
+	/* an insert above the entry point, interrupted right after add_node */
+	level = s->max_level + 2;
+	id = s->n;
+	st = ts_view(s);
+	s->fail_write = s->writes + 1;
+	rc = hnsw_store_insert(w, &st, queries, level, 4242, &orphan, &err);
+	s->fail_write = -1;
+	bad += rc != HNSW_ESOURCE || orphan != id || s->lists[orphan][0].n != 0;
+	/* then the entry point is deleted: the repair must make the orphan entry */
+	st = ts_view(s);
+	hnsw_store_mark_deleted(&st, s->entry, NULL);
+	st = ts_view(s);
+	rc = hnsw_store_repair_deleted(w, &st, &err);
+	/* only the linking gives it upper-layer edges; reconnect works on layer 0 */
+	report(rc == HNSW_OK && bad == 0 && s->entry == orphan && s->max_level == level &&
+		   level >= 3 && s->lists[orphan][0].n > 0 && s->lists[orphan][1].n > 0 &&
+		   ts_check(s, HNSW_CHECK_ALL, NULL, &err) == HNSW_OK,
+		   "store recycle: a repair that moves the entry point to an unlinked node links "
+		   "it first (%u edges at layer 0, %u at layer 1)", s->lists[orphan][0].n,
+		   s->lists[orphan][1].n);
+	r = ts_recall(s, queries + dim, n_q - 1, 10, 64);
+	report(r >= 0.95, "store recycle: and searches from it reach recall@10 %.3f", r);
+	hnsw_writer_destroy(w);
+	ts_free(s);
+	free(data);
+	free(queries);
+}
+
+
+/* Bad arguments and bad data from a store: rejected, nothing breaks. */
+static void
+test_store_bad(void)
+{
+	const int	dim = 6;
+	float	   *data = random_vectors(300, dim);
+	HnswParams	p = params(dim, HNSW_L2, 4, 16);
+	HnswParams	q = params(dim + 1, HNSW_L2, 4, 16);
+	HnswWriter *w = writer(&p);
+	TestStore  *s = ts_new(&p, 1);
+	HnswStoreOps ops = ts_ops_meta;
+	uint64_t	rng = p.seed;
+	uint64_t	state = 1;
+	TestAlloc	t;
+	HnswAllocator a;
+	HnswWriter *w2 = NULL;
+	HnswStore	st;
+	HnswError	err;
+	float		nan_vec[6] = {1, 2, NAN, 4, 5, 6};
+	uint32_t	id;
+	int			rc;
+	long		at;
+	int			wrong = 0;
+
+	ts_build(s, w, &rng, data, 0, 300);
+	st = ts_view(s);
+	rc = hnsw_store_insert(w, &st, data, -1, 0, &id, &err);
+	report(rc == HNSW_EINVAL && id == HNSW_NO_NODE && s->n == 300,
+		   "store bad: level -1 rejected (%s)", err.message);
+	rc = hnsw_store_insert(w, &st, data, HNSW_MAX_LEVEL + 1, 0, &id, &err);
+	report(rc == HNSW_EINVAL, "store bad: level above HNSW_MAX_LEVEL rejected");
+	rc = hnsw_store_insert(w, &st, nan_vec, 0, 0, &id, &err);
+	report(rc == HNSW_EINVAL && s->n == 300, "store bad: NaN vector rejected");
+	st.dim = dim + 1;
+	rc = hnsw_store_insert(w, &st, data, 0, 0, &id, &err);
+	report(rc == HNSW_EINVAL && strstr(err.message, "does not match") != NULL,
+		   "store bad: store of another shape rejected (%s)", err.message);
+	st = ts_view(s);
+	ops.add_node = NULL;
+	st.ops = &ops;
+	rc = hnsw_store_insert(w, &st, data, 0, 0, &id, &err);
+	report(rc == HNSW_EINVAL, "store bad: missing callback rejected");
+	st = ts_view(s);
+	st.entry_point = 301;
+	rc = hnsw_store_insert(w, &st, data, 0, 0, &id, &err);
+	report(rc == HNSW_ESOURCE, "store bad: entry point out of range rejected");
+	st = ts_view(s);
+	rc = hnsw_store_mark_deleted(&st, 300, &err);
+	report(rc == HNSW_EINVAL, "store bad: deleting an id out of range rejected");
+
+	s->corrupt = 1;
+	st = ts_view(s);
+	rc = hnsw_store_insert(w, &st, data + dim, 0, 1, &id, &err);
+	report(rc == HNSW_ESOURCE && id == HNSW_NO_NODE && s->n == 300,
+		   "store bad: an out-of-range neighbour gives HNSW_ESOURCE, nothing added (%s)",
+		   err.message);
+	st = ts_view(s);
+	rc = hnsw_store_reconnect(w, &st, NULL, &err);
+	report(rc == HNSW_ESOURCE, "store bad: reconnect too");
+	s->corrupt = 2;
+	st = ts_view(s);
+	for (at = 0; at < 40 && rc != HNSW_OK; at++)
+	{
+		st = ts_view(s);
+		rc = hnsw_store_insert(w, &st, data + (size_t) at * dim, 0, 1, &id, &err);
+		wrong += rc != HNSW_ESOURCE;
+	}
+	report(wrong == 0 && strstr(err.message, "n_sel") != NULL,
+		   "store bad: a list with a bad n_sel gives HNSW_ESOURCE (%s)", err.message);
+	s->corrupt = 3;
+	st = ts_view(s);
+	rc = hnsw_store_insert(w, &st, data + dim, 0, 1, &id, &err);
+	report(rc == HNSW_ESOURCE && strstr(err.message, "id") != NULL,
+		   "store bad: add_node giving an id beyond n_nodes gives HNSW_ESOURCE (%s)",
+		   err.message);
+	s->corrupt = 0;
+
+	report(hnsw_random_level(1, &state) == -1 && hnsw_random_level(HNSW_MAX_M + 1, &state) == -1 &&
+		   hnsw_random_level(16, NULL) == -1 && state == 1,
+		   "store bad: hnsw_random_level rejects m out of range");
+	report(hnsw_writer_create(&q, NULL, &w2, &err) == HNSW_OK && w2 != NULL,
+		   "store bad: writer for other parameters");
+	st = ts_view(s);
+	rc = hnsw_store_repair_deleted(w2, &st, &err);
+	report(rc == HNSW_EINVAL, "store bad: repair with a writer of another shape rejected");
+	hnsw_writer_destroy(w2);
+
+	/* writer creation fails cleanly at each allocation, counts what it holds */
+	for (at = 0; at < 40; at++)
+	{
+		a = test_allocator(&t);
+		t.fail_at = at;
+		w2 = NULL;
+		rc = hnsw_writer_create(&p, &a, &w2, &err);
+		if (rc == HNSW_OK)
+			break;
+		wrong += rc != HNSW_ENOMEM || w2 != NULL || t.live != 0;
+	}
+	report(rc == HNSW_OK && at > 10 && wrong == 0 && hnsw_writer_memory_usage(w2) == t.live,
+		   "store bad: writer creation fails cleanly at each of its %ld allocations, "
+		   "then reports its %zu bytes", at, t.live);
+	t.fail_at = -1;
+	st = ts_view(s);
+	rc = hnsw_store_insert(w2, &st, data, 0, 5, &id, &err);
+	hnsw_writer_destroy(w2);
+	report(rc == HNSW_OK && t.live == 0 && !t.bad_free,
+		   "store bad: a writer frees everything, with the right sizes");
+
+	hnsw_writer_destroy(w);
+	ts_free(s);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -1181,6 +2392,13 @@ main(void)
 	test_enomem();
 	test_clustered_recall();
 	test_recall();
+	test_store_identity();
+	test_store_costs();
+	test_store_faults_every_write();
+	test_store_faults_recall();
+	test_store_faults_repair();
+	test_store_recycle();
+	test_store_bad();
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed == 0 ? 0 : 1;
 }
