@@ -7,11 +7,21 @@
  * running CPU supports; it is chosen once, by CPU detection at run time, never
  * by the compiler flags of the build machine.
  *
- * All kernels take two arrays of n >= 0 floats and accumulate in float, like
- * pgvector, so results agree with it to rounding.
+ * The float kernels take two arrays of n >= 0 floats and accumulate in float,
+ * like pgvector, so results agree with it to rounding.
+ *
+ * The sq8_* kernels serve 8-bit scalar quantization (quant_sq8.h): dimension
+ * i of a stored vector is a code c[i] in 0..255 that stands for the float
+ * lo[i] + step[i] * c[i].  They compute distances to that decoded vector
+ * without materialising it, also accumulating in float.  Asymmetric kernels
+ * take the query as floats prepared once per query (quant_sq8.c: qlo = query
+ * - lo, or w = query * step); the codes_* kernels take two stored vectors.
+ * Codes need no alignment; every kernel reads exactly n codes.
  */
 #ifndef BRAINY_DISTANCE_H
 #define BRAINY_DISTANCE_H
+
+#include <stdint.h>
 
 typedef struct BrainyKernels
 {
@@ -25,6 +35,28 @@ typedef struct BrainyKernels
 	/* dot = sum a*b, norm_a = sum a*a, norm_b = sum b*b, in one pass */
 	void		(*cosine_parts) (const float *a, const float *b, int n,
 								 float *dot, float *norm_a, float *norm_b);
+
+	/* --- SQ8, query as floats, stored vector as codes c --- */
+	/* sum of (qlo[i] - step[i] * c[i])^2 */
+	float		(*sq8_l2_squared) (const float *qlo, const float *step,
+								   const uint8_t *c, int n);
+	/* sum of w[i] * c[i] */
+	float		(*sq8_dot) (const float *w, const uint8_t *c, int n);
+	/* sum of |qlo[i] - step[i] * c[i]| */
+	float		(*sq8_l1) (const float *qlo, const float *step,
+						   const uint8_t *c, int n);
+
+	/* --- SQ8, both vectors as codes a and b --- */
+	/* sum of (step[i] * (a[i] - b[i]))^2 */
+	float		(*sq8_codes_l2_squared) (const float *step, const uint8_t *a,
+										 const uint8_t *b, int n);
+	/* sum of (lo[i] + step[i] * a[i]) * (lo[i] + step[i] * b[i]) */
+	float		(*sq8_codes_inner_product) (const float *lo, const float *step,
+											const uint8_t *a, const uint8_t *b,
+											int n);
+	/* sum of step[i] * |a[i] - b[i]| */
+	float		(*sq8_codes_l1) (const float *step, const uint8_t *a,
+								 const uint8_t *b, int n);
 } BrainyKernels;
 
 extern const BrainyKernels brainy_kernels_scalar;
