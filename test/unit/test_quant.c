@@ -22,27 +22,12 @@
 #include "distance.h"
 #include "quant_sq8.h"
 #include "test_rng.h"
+#include "test_report.h"
 
-static int	n_passed = 0;
-static int	n_failed = 0;
 
 static const int lengths[] = {0, 1, 3, 7, 15, 17, 31, 784, 1536, 16000};
 #define N_LENGTHS ((int) (sizeof(lengths) / sizeof(lengths[0])))
 
-static void
-report(int ok, const char *desc, const char *details)
-{
-	if (ok)
-	{
-		n_passed++;
-		printf("ok - %s\n", desc);
-	}
-	else
-	{
-		n_failed++;
-		printf("not ok - %s %s\n", desc, details);
-	}
-}
 
 static void *
 xmalloc(size_t n)
@@ -1498,6 +1483,5 @@ main(void)
 	test_train_errors();
 	test_blob();
 	test_ranking();
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed == 0 ? 0 : 1;
+	return report_summary();
 }
