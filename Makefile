@@ -26,15 +26,19 @@ VECTOR_OBJS = src/vector/brainy.o \
 	src/vector/distance_avx512.o \
 	src/vector/distance_dispatch.o
 
-OBJS = $(VECTOR_OBJS)
+HNSW_OBJS = $(patsubst %.c,%.o,$(wildcard src/hnsw/*.c))
+AM_OBJS = $(patsubst %.c,%.o,$(wildcard src/am/*.c))
 
-PG_CPPFLAGS = -Isrc/vector
+OBJS = $(VECTOR_OBJS) $(HNSW_OBJS) $(AM_OBJS)
+
+PG_CPPFLAGS = -Isrc/vector -Isrc/hnsw
 PG_CFLAGS = -std=gnu11
 # export only what PostgreSQL looks up (see the file)
 SHLIB_LINK += -Wl,--version-script=src/brainy.map
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
-	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz
+	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz \
+	hnsw_basic
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

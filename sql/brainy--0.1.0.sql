@@ -250,3 +250,46 @@ CREATE AGGREGATE avg(vector) (
 	INITCOND = '{0}',
 	PARALLEL = SAFE
 );
+
+-- brainy_hnsw index access method ---------------------------------------------
+
+CREATE FUNCTION brainy_hnsw_handler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_handler' LANGUAGE C;
+
+CREATE ACCESS METHOD brainy_hnsw TYPE INDEX HANDLER brainy_hnsw_handler;
+COMMENT ON ACCESS METHOD brainy_hnsw IS 'HNSW approximate nearest neighbour index for vector';
+
+-- support function 1 of each operator class: the metric (an HnswMetric code)
+CREATE FUNCTION brainy_hnsw_l2_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_l2_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION brainy_hnsw_ip_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_ip_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION brainy_hnsw_cosine_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_cosine_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION brainy_hnsw_l1_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_l1_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OPERATOR CLASS vector_l2_ops
+	FOR TYPE vector USING brainy_hnsw AS
+	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 brainy_hnsw_l2_support(internal);
+
+CREATE OPERATOR CLASS vector_ip_ops
+	FOR TYPE vector USING brainy_hnsw AS
+	OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 brainy_hnsw_ip_support(internal);
+
+CREATE OPERATOR CLASS vector_cosine_ops
+	FOR TYPE vector USING brainy_hnsw AS
+	OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 brainy_hnsw_cosine_support(internal);
+
+CREATE OPERATOR CLASS vector_l1_ops
+	FOR TYPE vector USING brainy_hnsw AS
+	OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 brainy_hnsw_l1_support(internal);
+
+-- structural check of a brainy_hnsw index (superuser only)
+CREATE FUNCTION brainy_hnsw_check(regclass) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_check' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION brainy_hnsw_check(regclass) FROM PUBLIC;

@@ -11,6 +11,9 @@
 
 #include "vector.h"
 
+/* src/am/hnsw_am.c: reloptions and GUCs of the brainy_hnsw access method */
+extern void brainy_hnsw_init(void);
+
 PG_MODULE_MAGIC;
 
 const BrainyKernels *brainy_active_kernels = &brainy_kernels_scalar;
@@ -21,6 +24,7 @@ void
 _PG_init(void)
 {
 	brainy_active_kernels = brainy_kernels();
+	brainy_hnsw_init();
 }
 
 PG_FUNCTION_INFO_V1(brainy_kernel_name);

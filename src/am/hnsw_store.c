@@ -1,0 +1,795 @@
+/*
+ * hnsw_store.c - the brainy_hnsw page layout as an HnswStore.
+ *
+ * Reads share-lock one page at a time, only while copying out of it.
+ * Writes (under the index's insert lock, see hnsw_am.c) exclusive-lock the
+ * pages they change and WAL-log them with GenericXLog, one record per
+ * callback, so each callback is atomic, as the engine requires.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/generic_xlog.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+
+#include "hnsw_am.h"
+
+/* ------------------------------------------------------------ allocator */
+
+static void *
+bh_alloc_fn(void *ctx, size_t size)
+{
+	BhAlloc    *al = (BhAlloc *) ctx;
+
+	if (al->limit > 0 && al->used + size > al->limit)
+	{
+		al->refused = true;
+		return NULL;
+	}
+	al->used += size;
+	return MemoryContextAllocExtended(al->cxt, size == 0 ? 1 : size,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+static void
+bh_free_fn(void *ctx, void *ptr, size_t size)
+{
+	BhAlloc    *al = (BhAlloc *) ctx;
+
+	if (ptr == NULL)
+		return;
+	al->used -= Min(size, al->used);
+	pfree(ptr);
+}
+
+void
+bh_alloc_init(BhAlloc *al, MemoryContext cxt, Size limit)
+{
+	al->a.alloc = bh_alloc_fn;
+	al->a.free = bh_free_fn;
+	al->a.ctx = al;
+	al->cxt = cxt;
+	al->used = 0;
+	al->limit = limit;
+	al->refused = false;
+}
+
+void
+bh_error(const char *what, int rc, const HnswError *err)
+{
+	ereport(ERROR,
+			(errcode(rc == HNSW_ENOMEM ? ERRCODE_OUT_OF_MEMORY :
+					 rc == HNSW_ECORRUPT || rc == HNSW_ESOURCE ?
+					 ERRCODE_INDEX_CORRUPTED : ERRCODE_INTERNAL_ERROR),
+			 errmsg("brainy_hnsw: %s failed: %s", what,
+					err && err->message[0] ? err->message : hnsw_strerror(rc))));
+}
+
+/* -------------------------------------------------------------- layout */
+
+Size
+bh_slot_size(int dim, int m)
+{
+	return MAXALIGN(sizeof(BhSlot) + sizeof(float) * (Size) dim +
+					(sizeof(uint32) + sizeof(float)) * 2 * (Size) m);
+}
+
+int
+bh_max_dim(int m)
+{
+	Size		room = BH_DATA_SIZE - sizeof(BhSlot) -
+		(sizeof(uint32) + sizeof(float)) * 2 * (Size) m;
+
+	/* bh_slot_size rounds up to MAXALIGN: stay below that */
+	return (int) ((room & ~(Size) (MAXIMUM_ALIGNOF - 1)) / sizeof(float));
+}
+
+void
+bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric)
+{
+	memset(meta, 0, sizeof(BhMeta));
+	meta->magic = BH_MAGIC;
+	meta->version = BH_VERSION;
+	meta->dim = dim;
+	meta->m = m;
+	meta->ef_construction = efc;
+	meta->metric = metric;
+	meta->entry_point = HNSW_NO_NODE;
+	meta->max_level = -1;
+	meta->n_nodes = 0;
+	meta->prng = HNSW_DEFAULT_SEED;
+	meta->slot_size = bh_slot_size(dim, m);
+	meta->per_page = BH_DATA_SIZE / meta->slot_size;
+	meta->upper_layer_size = sizeof(BhUpperLayer) +
+		(sizeof(uint32) + sizeof(float)) * m;
+	meta->max_level_fit = Min(HNSW_MAX_LEVEL,
+							  BH_DATA_SIZE / meta->upper_layer_size);
+	meta->next_block = 1;
+	meta->upper_block = InvalidBlockNumber;
+	meta->n_extents = 0;
+}
+
+void
+bh_init_page(Page page, uint16 type)
+{
+	BhPageOpaque *op;
+
+	PageInit(page, BLCKSZ, sizeof(BhPageOpaque));
+	op = (BhPageOpaque *) PageGetSpecialPointer(page);
+	op->type = type;
+	op->magic = BH_MAGIC;
+	((PageHeader) page)->pd_lower = BH_DATA_START;
+}
+
+static void
+bh_check_page(Relation index, Page page, BlockNumber blk, uint16 type)
+{
+	BhPageOpaque *op;
+
+	if (PageIsNew(page) || ((PageHeader) page)->pd_special != BH_DATA_END)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("brainy_hnsw index \"%s\": block %u is not initialised",
+						RelationGetRelationName(index), blk)));
+	op = (BhPageOpaque *) PageGetSpecialPointer(page);
+	if (op->magic != BH_MAGIC || op->type != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("brainy_hnsw index \"%s\": block %u has the wrong page type",
+						RelationGetRelationName(index), blk)));
+}
+
+void
+bh_read_meta(Relation index, BhMeta *meta)
+{
+	Buffer		buf = ReadBuffer(index, BH_META_BLKNO);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	bh_check_page(index, page, BH_META_BLKNO, BH_PAGE_META);
+	memcpy(meta, BhPageGetMeta(page), sizeof(BhMeta));
+	UnlockReleaseBuffer(buf);
+	if (meta->magic != BH_MAGIC || meta->version != BH_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("brainy_hnsw index \"%s\" has a bad metapage",
+						RelationGetRelationName(index))));
+}
+
+void
+bh_params(const BhMeta *meta, HnswParams *p)
+{
+	hnsw_params_default(p, meta->dim, (HnswMetric) meta->metric);
+	p->m = meta->m;
+	p->ef_construction = meta->ef_construction;
+}
+
+BlockNumber
+bh_node_block(const BhMeta *meta, uint32 id, uint32 *slot)
+{
+	uint32		p = id / meta->per_page;
+	uint32		e;
+
+	*slot = id % meta->per_page;
+	for (e = 0; e < meta->n_extents; e++)
+	{
+		if (p < meta->ext_len[e])
+			return meta->ext_start[e] + p;
+		p -= meta->ext_len[e];
+	}
+	return InvalidBlockNumber;
+}
+
+static inline BhSlot *
+bh_slot(Page page, const BhMeta *meta, uint32 slot)
+{
+	return (BhSlot *) ((char *) page + BH_DATA_START + (Size) slot * meta->slot_size);
+}
+
+static inline float *
+bh_slot_vec(BhSlot *s)
+{
+	return (float *) (s + 1);
+}
+
+static inline uint32 *
+bh_slot_ids(BhSlot *s, const BhMeta *meta)
+{
+	return (uint32 *) (bh_slot_vec(s) + meta->dim);
+}
+
+static inline float *
+bh_slot_dists(BhSlot *s, const BhMeta *meta)
+{
+	return (float *) (bh_slot_ids(s, meta) + 2 * meta->m);
+}
+
+static inline BhUpperLayer *
+bh_upper_layer(Page page, const BhMeta *meta, uint16 off, int layer)
+{
+	return (BhUpperLayer *) ((char *) page + off +
+							 (Size) (layer - 1) * meta->upper_layer_size);
+}
+
+uint64
+bh_tid_to_label(ItemPointer tid)
+{
+	return ((uint64) ItemPointerGetBlockNumber(tid) << 16) |
+		ItemPointerGetOffsetNumber(tid);
+}
+
+void
+bh_label_to_tid(uint64 label, ItemPointer tid)
+{
+	ItemPointerSet(tid, (BlockNumber) (label >> 16), (OffsetNumber) (label & 0xFFFF));
+}
+
+/* ------------------------------------------------------------- reads */
+
+static inline BhCacheEntry *
+bh_cache_entry(BhStore *s, uint32 id)
+{
+	return (BhCacheEntry *) (s->cache + (Size) (id % s->cache_n) * s->cache_entry_size);
+}
+
+static inline void
+bh_cache_forget(BhStore *s, uint32 id)
+{
+	if (s->cache)
+	{
+		BhCacheEntry *e = bh_cache_entry(s, id);
+
+		if (e->id == id)
+			e->id = HNSW_NO_NODE;
+	}
+}
+
+/*
+ * Copy node id's slot head (and layer-0 ids into the cache, and the vector
+ * into vec when not NULL, and ids/dists when not NULL) under a share lock.
+ */
+static int
+bh_read_slot(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
+			 uint32 *ids, float *dists)
+{
+	const BhMeta *meta = &s->meta;
+	uint32		slot;
+	BlockNumber blk;
+	Buffer		buf;
+	Page		page;
+	BhSlot	   *sp;
+
+	if (id >= meta->n_nodes)
+		return -1;
+	blk = bh_node_block(meta, id, &slot);
+	if (blk == InvalidBlockNumber)
+		return -1;
+	buf = ReadBuffer(s->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	bh_check_page(s->index, page, blk, BH_PAGE_NODE);
+	sp = bh_slot(page, meta, slot);
+	if (hdr)
+		*hdr = *sp;
+	if (vec)
+		memcpy(vec, bh_slot_vec(sp), sizeof(float) * meta->dim);
+	if (ids)
+		memcpy(ids, bh_slot_ids(sp, meta), sizeof(uint32) * sp->n0);
+	if (dists)
+		memcpy(dists, bh_slot_dists(sp, meta), sizeof(float) * sp->n0);
+	if (s->cache)
+	{
+		BhCacheEntry *e = bh_cache_entry(s, id);
+
+		e->id = id;
+		e->hdr = *sp;
+		memcpy(e->ids, bh_slot_ids(sp, meta), sizeof(uint32) * sp->n0);
+	}
+	UnlockReleaseBuffer(buf);
+	return 0;
+}
+
+int
+bh_slot_read_head(BhStore *s, uint32 id, BhSlot *hdr)
+{
+	if (s->cache)
+	{
+		BhCacheEntry *e = bh_cache_entry(s, id);
+
+		if (e->id == id)
+		{
+			*hdr = e->hdr;
+			return 0;
+		}
+	}
+	return bh_read_slot(s, id, hdr, NULL, NULL, NULL);
+}
+
+/* copy an upper layer's list (ids, and dists/nsel when not NULL) */
+static int
+bh_read_upper(BhStore *s, const BhSlot *hdr, int layer, uint32 *ids,
+			  float *dists, uint32 *nsel)
+{
+	const BhMeta *meta = &s->meta;
+	Buffer		buf;
+	Page		page;
+	BhUpperLayer *ul;
+	int			n;
+
+	if (layer > hdr->level || hdr->upper_blk == InvalidBlockNumber)
+		return -1;
+	buf = ReadBuffer(s->index, hdr->upper_blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	bh_check_page(s->index, page, hdr->upper_blk, BH_PAGE_UPPER);
+	ul = bh_upper_layer(page, meta, hdr->upper_off, layer);
+	n = ul->n;
+	if (n > meta->m)
+	{
+		UnlockReleaseBuffer(buf);
+		return -1;
+	}
+	memcpy(ids, ul + 1, sizeof(uint32) * n);
+	if (dists)
+		memcpy(dists, (uint32 *) (ul + 1) + meta->m, sizeof(float) * n);
+	if (nsel)
+		*nsel = ul->nsel;
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
+static const float *
+bh_src_vector(void *ctx, uint32_t id, float *buf)
+{
+	BhStore    *s = (BhStore *) ctx;
+
+	if (bh_read_slot(s, id, NULL, buf, NULL, NULL) != 0)
+		return NULL;
+	return buf;
+}
+
+/* drop ids a concurrent insert added after our snapshot of n_nodes */
+static int
+bh_filter_ids(const BhStore *s, uint32 *ids, int n)
+{
+	int			i,
+				j = 0;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] < s->meta.n_nodes)
+			ids[j++] = ids[i];
+	return j;
+}
+
+static int
+bh_src_neighbours(void *ctx, uint32_t id, int layer, const uint32_t **list,
+				  uint32_t *buf)
+{
+	BhStore    *s = (BhStore *) ctx;
+	BhSlot		hdr;
+	int			n;
+
+	if (layer == 0)
+	{
+		if (s->cache)
+		{
+			BhCacheEntry *e = bh_cache_entry(s, id);
+
+			if (e->id == id)
+			{
+				n = e->hdr.n0;
+				if (n > 2 * s->meta.m)
+					return -1;
+				memcpy(buf, e->ids, sizeof(uint32) * n);
+				*list = buf;
+				return bh_filter_ids(s, buf, n);
+			}
+		}
+		if (bh_read_slot(s, id, &hdr, NULL, buf, NULL) != 0)
+			return -1;
+		if (hdr.n0 > 2 * s->meta.m)
+			return -1;
+		*list = buf;
+		return bh_filter_ids(s, buf, hdr.n0);
+	}
+	if (bh_slot_read_head(s, id, &hdr) != 0)
+		return -1;
+	if (layer > hdr.level)
+	{
+		*list = buf;
+		return 0;
+	}
+	n = bh_read_upper(s, &hdr, layer, buf, NULL, NULL);
+	if (n < 0)
+		return -1;
+	*list = buf;
+	return bh_filter_ids(s, buf, n);
+}
+
+static int
+bh_src_is_deleted(void *ctx, uint32_t id)
+{
+	BhSlot		hdr;
+
+	if (bh_read_slot((BhStore *) ctx, id, &hdr, NULL, NULL, NULL) != 0)
+		return -1;
+	return (hdr.flags & BH_SLOT_DELETED) ? 1 : 0;
+}
+
+static int
+bh_src_level(void *ctx, uint32_t id)
+{
+	BhSlot		hdr;
+
+	if (bh_slot_read_head((BhStore *) ctx, id, &hdr) != 0)
+		return -1;
+	return hdr.level;
+}
+
+static int
+bh_src_label(void *ctx, uint32_t id, uint64_t *label)
+{
+	BhSlot		hdr;
+
+	if (bh_slot_read_head((BhStore *) ctx, id, &hdr) != 0)
+		return -1;
+	*label = hdr.label;
+	return 0;
+}
+
+static int
+bh_read_list(void *ctx, uint32_t id, int layer, uint32_t *ids, float *dists,
+			 uint32_t *n_sel)
+{
+	BhStore    *s = (BhStore *) ctx;
+	BhSlot		hdr;
+
+	if (layer == 0)
+	{
+		if (bh_read_slot(s, id, &hdr, NULL, ids, dists) != 0)
+			return -1;
+		if (hdr.n0 > 2 * s->meta.m)
+			return -1;
+		*n_sel = hdr.nsel0;
+		return hdr.n0;
+	}
+	if (bh_slot_read_head(s, id, &hdr) != 0)
+		return -1;
+	if (layer > hdr.level)
+	{
+		*n_sel = HNSW_NSEL_UNKNOWN;
+		return 0;
+	}
+	return bh_read_upper(s, &hdr, layer, ids, dists, n_sel);
+}
+
+/* ------------------------------------------------------------- writes */
+
+/* Make sure block blk exists physically (blocks past EOF are zero-filled). */
+static void
+bh_ensure_block(Relation index, BlockNumber blk)
+{
+	if (blk < RelationGetNumberOfBlocks(index))
+		return;
+	LockRelationForExtension(index, ExclusiveLock);
+	while (RelationGetNumberOfBlocks(index) <= blk)
+	{
+		Buffer		buf = ReadBuffer(index, P_NEW);
+
+		ReleaseBuffer(buf);
+	}
+	UnlockRelationForExtension(index, ExclusiveLock);
+}
+
+static void
+bh_write_meta(BhStore *s, Page metapage)
+{
+	memcpy(BhPageGetMeta(metapage), &s->meta, sizeof(BhMeta));
+	((PageHeader) metapage)->pd_lower = BH_DATA_START + sizeof(BhMeta);
+}
+
+static int
+bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
+			uint32_t *id_out)
+{
+	BhStore    *s = (BhStore *) ctx;
+	BhMeta	   *meta = &s->meta;
+	uint32		id = meta->n_nodes;
+	uint32		slot;
+	BlockNumber blk,
+				ublk = InvalidBlockNumber;
+	uint16		uoff = 0;
+	bool		unew = false;
+	Buffer		mbuf,
+				nbuf,
+				ubuf = InvalidBuffer;
+	Page		mpage,
+				npage,
+				upage = NULL;
+	GenericXLogState *state;
+	BhSlot	   *sp;
+	Size		usize = (Size) level * meta->upper_layer_size;
+
+	if (id >= HNSW_MAX_NODES || level < 0 || level > (int) meta->max_level_fit)
+		return -1;
+	blk = bh_node_block(meta, id, &slot);
+	if (blk == InvalidBlockNumber)
+	{
+		uint32		total = 0,
+					e,
+					len;
+
+		if (meta->n_extents >= BH_MAX_EXTENTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("brainy_hnsw index \"%s\" has too many extents",
+							RelationGetRelationName(s->index))));
+		for (e = 0; e < meta->n_extents; e++)
+			total += meta->ext_len[e];
+		len = Max(4, total / 2);
+		meta->ext_start[meta->n_extents] = meta->next_block;
+		meta->ext_len[meta->n_extents] = len;
+		meta->n_extents++;
+		meta->next_block += len;
+		blk = bh_node_block(meta, id, &slot);
+	}
+	bh_ensure_block(s->index, blk);
+
+	mbuf = ReadBuffer(s->index, BH_META_BLKNO);
+	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	nbuf = ReadBuffer(s->index, blk);
+	LockBuffer(nbuf, BUFFER_LOCK_EXCLUSIVE);
+
+	if (level > 0)
+	{
+		ublk = meta->upper_block;
+		if (ublk != InvalidBlockNumber)
+		{
+			ubuf = ReadBuffer(s->index, ublk);
+			LockBuffer(ubuf, BUFFER_LOCK_EXCLUSIVE);
+			if (((PageHeader) BufferGetPage(ubuf))->pd_lower + usize > BH_DATA_END)
+			{
+				UnlockReleaseBuffer(ubuf);
+				ubuf = InvalidBuffer;
+				ublk = InvalidBlockNumber;
+			}
+		}
+		if (ublk == InvalidBlockNumber)
+		{
+			ublk = meta->next_block++;
+			meta->upper_block = ublk;
+			bh_ensure_block(s->index, ublk);
+			ubuf = ReadBuffer(s->index, ublk);
+			LockBuffer(ubuf, BUFFER_LOCK_EXCLUSIVE);
+			unew = true;
+		}
+	}
+
+	state = GenericXLogStart(s->index);
+	mpage = GenericXLogRegisterBuffer(state, mbuf, 0);
+	if (PageIsNew(BufferGetPage(nbuf)))
+	{
+		npage = GenericXLogRegisterBuffer(state, nbuf, GENERIC_XLOG_FULL_IMAGE);
+		bh_init_page(npage, BH_PAGE_NODE);
+		((PageHeader) npage)->pd_lower = BH_DATA_START +
+			meta->per_page * meta->slot_size;
+	}
+	else
+		npage = GenericXLogRegisterBuffer(state, nbuf, 0);
+	if (ubuf != InvalidBuffer)
+	{
+		if (unew)
+		{
+			upage = GenericXLogRegisterBuffer(state, ubuf, GENERIC_XLOG_FULL_IMAGE);
+			bh_init_page(upage, BH_PAGE_UPPER);
+		}
+		else
+			upage = GenericXLogRegisterBuffer(state, ubuf, 0);
+		uoff = ((PageHeader) upage)->pd_lower;
+		memset((char *) upage + uoff, 0, usize);
+		((PageHeader) upage)->pd_lower += usize;
+	}
+
+	sp = bh_slot(npage, meta, slot);
+	memset(sp, 0, meta->slot_size);
+	sp->level = level;
+	sp->label = label;
+	sp->nsel0 = HNSW_NSEL_UNKNOWN;
+	sp->upper_blk = level > 0 ? ublk : InvalidBlockNumber;
+	sp->upper_off = uoff;
+	memcpy(bh_slot_vec(sp), vec, sizeof(float) * meta->dim);
+	if (upage)
+	{
+		int			l;
+
+		for (l = 1; l <= level; l++)
+			bh_upper_layer(upage, meta, uoff, l)->nsel = HNSW_NSEL_UNKNOWN;
+	}
+
+	meta->n_nodes = id + 1;
+	bh_write_meta(s, mpage);
+	GenericXLogFinish(state);
+
+	if (ubuf != InvalidBuffer)
+		UnlockReleaseBuffer(ubuf);
+	UnlockReleaseBuffer(nbuf);
+	UnlockReleaseBuffer(mbuf);
+	bh_cache_forget(s, id);
+	*id_out = id;
+	return 0;
+}
+
+static int
+bh_set_neighbours(void *ctx, uint32_t id, int layer, const uint32_t *ids,
+				  const float *dists, int n, uint32_t n_sel)
+{
+	BhStore    *s = (BhStore *) ctx;
+	BhMeta	   *meta = &s->meta;
+	GenericXLogState *state;
+	Buffer		buf;
+	Page		page;
+	int			i;
+
+	if (dists == NULL || n < 0 || id >= meta->n_nodes)
+		return -1;
+	if (layer == 0)
+	{
+		uint32		slot;
+		BlockNumber blk = bh_node_block(meta, id, &slot);
+		BhSlot	   *sp;
+
+		if (blk == InvalidBlockNumber || n > 2 * meta->m)
+			return -1;
+		buf = ReadBuffer(s->index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(s->index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		sp = bh_slot(page, meta, slot);
+		sp->n0 = n;
+		sp->nsel0 = n_sel;
+		memcpy(bh_slot_ids(sp, meta), ids, sizeof(uint32) * n);
+		memcpy(bh_slot_dists(sp, meta), dists, sizeof(float) * n);
+		for (i = n; i < 2 * meta->m; i++)
+		{
+			bh_slot_ids(sp, meta)[i] = 0;
+			bh_slot_dists(sp, meta)[i] = 0;
+		}
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+		bh_cache_forget(s, id);
+	}
+	else
+	{
+		BhSlot		hdr;
+		BhUpperLayer *ul;
+
+		if (n > meta->m)
+			return -1;
+		bh_cache_forget(s, id);
+		if (bh_read_slot(s, id, &hdr, NULL, NULL, NULL) != 0 ||
+			layer > hdr.level || hdr.upper_blk == InvalidBlockNumber)
+			return -1;
+		buf = ReadBuffer(s->index, hdr.upper_blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(s->index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		ul = bh_upper_layer(page, meta, hdr.upper_off, layer);
+		ul->n = n;
+		ul->nsel = n_sel;
+		memset(ul + 1, 0, (sizeof(uint32) + sizeof(float)) * meta->m);
+		memcpy(ul + 1, ids, sizeof(uint32) * n);
+		memcpy((uint32 *) (ul + 1) + meta->m, dists, sizeof(float) * n);
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+	}
+	return 0;
+}
+
+static int
+bh_set_entry_point(void *ctx, uint32_t id, int level)
+{
+	BhStore    *s = (BhStore *) ctx;
+	GenericXLogState *state;
+	Buffer		buf;
+	Page		page;
+
+	buf = ReadBuffer(s->index, BH_META_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(s->index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	s->meta.entry_point = id;
+	s->meta.max_level = level;
+	bh_write_meta(s, page);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	return 0;
+}
+
+static int
+bh_mark_deleted(void *ctx, uint32_t id)
+{
+	BhStore    *s = (BhStore *) ctx;
+	BhMeta	   *meta = &s->meta;
+	GenericXLogState *state;
+	uint32		slot;
+	BlockNumber blk;
+	Buffer		buf;
+	Page		page;
+
+	if (id >= meta->n_nodes)
+		return -1;
+	blk = bh_node_block(meta, id, &slot);
+	if (blk == InvalidBlockNumber)
+		return -1;
+	buf = ReadBuffer(s->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(s->index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	bh_slot(page, meta, slot)->flags |= BH_SLOT_DELETED;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	bh_cache_forget(s, id);
+	return 0;
+}
+
+static const HnswStoreOps bh_store_ops = {
+	.src = {
+		.vector = bh_src_vector,
+		.neighbours = bh_src_neighbours,
+		.is_deleted = bh_src_is_deleted,
+		.level = bh_src_level,
+		.label = bh_src_label,
+	},
+	.read_list = bh_read_list,
+	.add_node = bh_add_node,
+	.set_neighbours = bh_set_neighbours,
+	.set_entry_point = bh_set_entry_point,
+	.mark_deleted = bh_mark_deleted,
+};
+
+/* Refresh the metapage copy and the store/source state from it. */
+void
+bh_store_reload(BhStore *s)
+{
+	bh_read_meta(s->index, &s->meta);
+	s->st.ops = &bh_store_ops;
+	s->st.ctx = s;
+	s->st.dim = s->meta.dim;
+	s->st.m = s->meta.m;
+	s->st.metric = (HnswMetric) s->meta.metric;
+	s->st.n_nodes = s->meta.n_nodes;
+	s->st.entry_point = s->meta.entry_point;
+	s->st.max_level = s->meta.max_level;
+	hnsw_store_source(&s->st, &s->src);
+	if (s->cache)
+	{
+		uint32		i;
+
+		for (i = 0; i < s->cache_n; i++)
+			bh_cache_entry(s, i)->id = HNSW_NO_NODE;
+	}
+}
+
+/* A store over index, in CurrentMemoryContext. */
+BhStore *
+bh_store_open(Relation index, bool cache)
+{
+	BhStore    *s = palloc0(sizeof(BhStore));
+
+	s->index = index;
+	bh_read_meta(index, &s->meta);
+	if (cache)
+	{
+		s->cache_n = 1024;
+		s->cache_entry_size = MAXALIGN(offsetof(BhCacheEntry, ids) +
+									   sizeof(uint32) * 2 * s->meta.m);
+		s->cache = palloc(s->cache_n * s->cache_entry_size);
+	}
+	bh_store_reload(s);
+	return s;
+}
