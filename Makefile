@@ -107,6 +107,7 @@ bench: $(BENCH_BIN)/bench_distance
 	BENCH_DATASET=fmnist BENCH_STORAGE=default bash test/bench/bench_sql.sh
 	BENCH_DATASET=dense BENCH_STORAGE=default bash test/bench/bench_sql.sh
 	BENCH_DATASET=fmnist BENCH_STORAGE=plain bash test/bench/bench_sql.sh
+	bash test/bench/bench_ann.sh
 
 # the HNSW engine alone (no PostgreSQL) on Fashion-MNIST
 bench-hnsw: $(BENCH_BIN)/bench_hnsw
