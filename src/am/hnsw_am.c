@@ -705,12 +705,108 @@ bh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 	}
 }
 
+/*
+ * Per-backend state reused by every scan: the search context (its visited
+ * set is as large as the index) and the memory of the store's slot cache.
+ * Setting these up afresh for each scan costs more than a short search
+ * itself (allocating and zeroing hundreds of kilobytes, fresh pages from the
+ * kernel each time).  Searches are synchronous: bh_search runs one to the
+ * end (or throws), hnsw_search_knn starts every search from a clean state,
+ * and the slot cache is cleared at the start of each search, so one set
+ * serves every scan, even interleaved scans of different indexes.
+ */
+#define BH_SCAN_CACHE_MAX	((Size) 64 * 1024 * 1024)
+
+static struct
+{
+	MemoryContext cxt;
+	BhAlloc		al;
+	HnswSearch *sc;
+	HnswParams	p;
+	char	   *slots;
+	Size		slots_size;
+}			bh_scan_cache;
+
+static HnswSearch *
+bh_scan_search(const BhMeta *meta)
+{
+	HnswParams	p;
+	HnswError	err;
+	int			rc;
+
+	bh_params(meta, &p);
+	if (bh_scan_cache.cxt == NULL)
+	{
+		bh_scan_cache.cxt = AllocSetContextCreate(TopMemoryContext,
+												  "brainy_hnsw scan cache",
+												  ALLOCSET_DEFAULT_SIZES);
+		bh_alloc_init(&bh_scan_cache.al, bh_scan_cache.cxt, 0);
+	}
+	if (bh_scan_cache.sc != NULL &&
+		(bh_scan_cache.p.dim != p.dim || bh_scan_cache.p.m != p.m ||
+		 bh_scan_cache.p.metric != p.metric))
+	{
+		hnsw_search_destroy(bh_scan_cache.sc);
+		bh_scan_cache.sc = NULL;
+	}
+	if (bh_scan_cache.sc == NULL)
+	{
+		rc = hnsw_search_create(&p, &bh_scan_cache.al.a, &bh_scan_cache.sc, &err);
+		if (rc != HNSW_OK)
+		{
+			bh_scan_cache.sc = NULL;
+			bh_error("creating a search", rc, &err);
+		}
+		bh_scan_cache.p = p;
+	}
+	return bh_scan_cache.sc;
+}
+
+/* Give store s the shared slot cache memory (sized as bh_store_open does). */
+static void
+bh_scan_attach_slots(BhStore *s)
+{
+	uint32		n = 1024;
+	Size		esize = MAXALIGN(offsetof(BhCacheEntry, ids) +
+								 sizeof(uint32) * 2 * s->meta.m);
+
+	if (bh_scan_cache.slots_size < n * esize)
+	{
+		if (bh_scan_cache.slots)
+			pfree(bh_scan_cache.slots);
+		bh_scan_cache.slots = NULL;
+		bh_scan_cache.slots = MemoryContextAlloc(bh_scan_cache.cxt, n * esize);
+		bh_scan_cache.slots_size = n * esize;
+	}
+	s->cache = bh_scan_cache.slots;
+	s->cache_n = n;
+	s->cache_entry_size = esize;
+}
+
+/* Drop the search context when it has grown past the bound (huge index). */
+static void
+bh_scan_trim(void)
+{
+	if (bh_scan_cache.sc != NULL &&
+		hnsw_search_memory_usage(bh_scan_cache.sc) > BH_SCAN_CACHE_MAX)
+	{
+		hnsw_search_destroy(bh_scan_cache.sc);
+		bh_scan_cache.sc = NULL;
+	}
+}
+
 /* One search with k = ef = so->k; false when the query cannot be searched. */
 static bool
 bh_search(BhScanOpaque *so)
 {
 	HnswError	err;
 	int			rc;
+	uint32		i;
+
+	so->sc = bh_scan_search(&so->s->meta);
+	bh_scan_attach_slots(so->s);
+	for (i = 0; i < so->s->cache_n; i++)
+		((BhCacheEntry *) (so->s->cache + (Size) i * so->s->cache_entry_size))->id = HNSW_NO_NODE;
 
 	if (so->res)
 		pfree(so->res);
@@ -719,6 +815,8 @@ bh_search(BhScanOpaque *so)
 	so->pos = 0;
 	rc = hnsw_search_knn(so->sc, &so->s->src, so->query, so->k, so->k,
 						 so->res, &so->nres, &err);
+	so->sc = NULL;
+	bh_scan_trim();
 	if (rc == HNSW_EINVAL)
 		return false;			/* e.g. a zero query under cosine */
 	if (rc != HNSW_OK)
@@ -738,20 +836,12 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 	if (!so->started)
 	{
 		MemoryContext old = MemoryContextSwitchTo(so->cxt);
-		HnswParams	p;
-		HnswError	err;
-		int			rc;
-
 		so->started = true;
-		so->s = bh_store_open(scan->indexRelation, true);
+		so->s = bh_store_open(scan->indexRelation, false);
 		if (so->qdim != so->s->meta.dim)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("expected %d dimensions, not %d", so->s->meta.dim, so->qdim)));
-		bh_params(&so->s->meta, &p);
-		rc = hnsw_search_create(&p, &so->al.a, &so->sc, &err);
-		if (rc != HNSW_OK)
-			bh_error("creating a search", rc, &err);
 		if (iter != BH_ITERATIVE_OFF)
 		{
 			HASHCTL		ctl;

@@ -411,12 +411,16 @@ bh_src_neighbours(void *ctx, uint32_t id, int layer, const uint32_t **list,
 	return bh_filter_ids(s, buf, n);
 }
 
+/*
+ * The search asks right after reading the node's vector, which cached its
+ * slot head: answer from that (it is as fresh as the vector it goes with).
+ */
 static int
 bh_src_is_deleted(void *ctx, uint32_t id)
 {
 	BhSlot		hdr;
 
-	if (bh_read_slot((BhStore *) ctx, id, &hdr, NULL, NULL, NULL) != 0)
+	if (bh_slot_read_head((BhStore *) ctx, id, &hdr) != 0)
 		return -1;
 	return (hdr.flags & BH_SLOT_DELETED) ? 1 : 0;
 }
