@@ -813,8 +813,15 @@ bh_search(BhScanOpaque *so)
 	so->res = MemoryContextAllocHuge(so->cxt, sizeof(HnswResult) * so->k);
 	so->nres = 0;
 	so->pos = 0;
+	/*
+	 * The store holds one page share-locked between its callbacks (see
+	 * bh_store_hold_reads).  An ERROR mid-search leaves the field stale (the
+	 * abort released the lock and pin): forget it first, release it after.
+	 */
+	bh_store_forget_held(so->s);
 	rc = hnsw_search_knn(so->sc, &so->s->src, so->query, so->k, so->k,
 						 so->res, &so->nres, &err);
+	bh_store_release(so->s);
 	so->sc = NULL;
 	bh_scan_trim();
 	if (rc == HNSW_EINVAL)
@@ -838,6 +845,7 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 		MemoryContext old = MemoryContextSwitchTo(so->cxt);
 		so->started = true;
 		so->s = bh_store_open(scan->indexRelation, false);
+		bh_store_hold_reads(so->s);	/* read-only: it never writes */
 		if (so->qdim != so->s->meta.dim)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),

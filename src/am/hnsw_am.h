@@ -115,6 +115,17 @@ typedef struct BhStore
 	Size		cache_entry_size;
 	uint32	   *ids_buf;		/* 2m */
 	float	   *dists_buf;		/* 2m */
+
+	/*
+	 * Read-only scan mode (bh_store_hold_reads): reads keep the last page
+	 * they used pinned and share-locked in held_buf, and the vector callback
+	 * points straight into it instead of copying.  At most this one buffer
+	 * lock is held; it is released before any other page is locked and by
+	 * bh_store_release after each search.  Never set on a store that writes.
+	 */
+	bool		hold_reads;
+	Buffer		held_buf;		/* InvalidBuffer when none */
+	BlockNumber held_blk;
 } BhStore;
 
 /* memory from a context, counted and optionally limited */
@@ -148,6 +159,9 @@ extern void bh_init_page(Page page, uint16 type);
 extern void bh_read_meta(Relation index, BhMeta *meta);
 extern BhStore *bh_store_open(Relation index, bool cache);
 extern void bh_store_reload(BhStore *s);
+extern void bh_store_hold_reads(BhStore *s);
+extern void bh_store_forget_held(BhStore *s);
+extern void bh_store_release(BhStore *s);
 extern void bh_params(const BhMeta *meta, HnswParams *p);
 extern void bh_error(const char *what, int rc, const HnswError *err);
 extern void bh_label_to_tid(uint64 label, ItemPointer tid);

@@ -1,7 +1,8 @@
 /*
  * hnsw_store.c - the brainy_hnsw page layout as an HnswStore.
  *
- * Reads share-lock one page at a time, only while copying out of it.
+ * Reads share-lock one page at a time, only while copying out of it (in
+ * scan mode, see bh_store_hold_reads, until the next read of another page).
  * Writes (under the index's insert lock, see hnsw_am.c) exclusive-lock the
  * pages they change and WAL-log them with GenericXLog, one record per
  * callback, so each callback is atomic, as the engine requires.
@@ -250,17 +251,92 @@ bh_cache_forget(BhStore *s, uint32 id)
 }
 
 /*
+ * Scan mode (s->hold_reads): page blk of the given type, share-locked and
+ * kept as the store's one held buffer.  The same block is reused without
+ * locking again; another block is locked only after the held one has been
+ * released, so at most one buffer lock is ever held (and never while
+ * waiting for another), as for a plain read.
+ */
+static Page
+bh_hold_page(BhStore *s, BlockNumber blk, uint16 type)
+{
+	Buffer		buf;
+	Page		page;
+
+	if (s->held_buf != InvalidBuffer)
+	{
+		if (s->held_blk == blk)
+		{
+			page = BufferGetPage(s->held_buf);
+			if (((BhPageOpaque *) PageGetSpecialPointer(page))->type != type)
+				bh_check_page(s->index, page, blk, type);
+			return page;
+		}
+		buf = s->held_buf;
+		s->held_buf = InvalidBuffer;
+		UnlockReleaseBuffer(buf);
+	}
+	buf = ReadBuffer(s->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	s->held_buf = buf;
+	s->held_blk = blk;
+	page = BufferGetPage(buf);
+	bh_check_page(s->index, page, blk, type);
+	return page;
+}
+
+/*
+ * Put s in scan mode: for a read-only store only (its writes would
+ * self-deadlock on the held share lock).  Its source's vector callback then
+ * returns a pointer into the held page, valid until the next callback.
+ */
+void
+bh_store_hold_reads(BhStore *s)
+{
+	s->hold_reads = true;
+	s->held_buf = InvalidBuffer;
+	s->held_blk = InvalidBlockNumber;
+}
+
+/*
+ * Forget the held buffer without releasing it: at the start of a search,
+ * in case an ERROR ended the last one (the abort released its lock and pin).
+ */
+void
+bh_store_forget_held(BhStore *s)
+{
+	s->held_buf = InvalidBuffer;
+	s->held_blk = InvalidBlockNumber;
+}
+
+/* Release the held buffer, if any: at the end of each search. */
+void
+bh_store_release(BhStore *s)
+{
+	if (s->held_buf != InvalidBuffer)
+	{
+		Buffer		buf = s->held_buf;
+
+		s->held_buf = InvalidBuffer;
+		s->held_blk = InvalidBlockNumber;
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
  * Copy node id's slot head (and layer-0 ids into the cache, and the vector
  * into vec when not NULL, and ids/dists when not NULL) under a share lock.
+ * In scan mode the page stays held, and *vecp (when not NULL) is set to the
+ * vector in it.
  */
 static int
-bh_read_slot(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
-			 uint32 *ids, float *dists)
+bh_read_slot_at(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
+				const float **vecp, uint32 *ids, float *dists)
 {
 	const BhMeta *meta = &s->meta;
 	uint32		slot;
 	BlockNumber blk;
-	Buffer		buf;
+	Buffer		buf = InvalidBuffer;
 	Page		page;
 	BhSlot	   *sp;
 
@@ -269,15 +345,29 @@ bh_read_slot(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
 	blk = bh_node_block(meta, id, &slot);
 	if (blk == InvalidBlockNumber)
 		return -1;
-	buf = ReadBuffer(s->index, blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	bh_check_page(s->index, page, blk, BH_PAGE_NODE);
+	if (s->hold_reads)
+		page = bh_hold_page(s, blk, BH_PAGE_NODE);
+	else
+	{
+		buf = ReadBuffer(s->index, blk);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		bh_check_page(s->index, page, blk, BH_PAGE_NODE);
+	}
 	sp = bh_slot(page, meta, slot);
+	/* a corrupted count must not make us copy past the slot */
+	if (sp->n0 > 2 * meta->m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("brainy_hnsw index \"%s\" is corrupted: node %u has %u layer-0 neighbours, more than %d",
+						RelationGetRelationName(s->index), id,
+						(unsigned) sp->n0, 2 * meta->m)));
 	if (hdr)
 		*hdr = *sp;
 	if (vec)
 		memcpy(vec, bh_slot_vec(sp), sizeof(float) * meta->dim);
+	if (vecp)
+		*vecp = bh_slot_vec(sp);
 	if (ids)
 		memcpy(ids, bh_slot_ids(sp, meta), sizeof(uint32) * sp->n0);
 	if (dists)
@@ -290,8 +380,16 @@ bh_read_slot(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
 		e->hdr = *sp;
 		memcpy(e->ids, bh_slot_ids(sp, meta), sizeof(uint32) * sp->n0);
 	}
-	UnlockReleaseBuffer(buf);
+	if (!s->hold_reads)
+		UnlockReleaseBuffer(buf);
 	return 0;
+}
+
+static int
+bh_read_slot(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
+			 uint32 *ids, float *dists)
+{
+	return bh_read_slot_at(s, id, hdr, vec, NULL, ids, dists);
 }
 
 int
@@ -321,17 +419,24 @@ bh_read_upper(BhStore *s, const BhSlot *hdr, int layer, uint32 *ids,
 	BhUpperLayer *ul;
 	int			n;
 
+	buf = InvalidBuffer;
 	if (layer > hdr->level || hdr->upper_blk == InvalidBlockNumber)
 		return -1;
-	buf = ReadBuffer(s->index, hdr->upper_blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	bh_check_page(s->index, page, hdr->upper_blk, BH_PAGE_UPPER);
+	if (s->hold_reads)
+		page = bh_hold_page(s, hdr->upper_blk, BH_PAGE_UPPER);
+	else
+	{
+		buf = ReadBuffer(s->index, hdr->upper_blk);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		bh_check_page(s->index, page, hdr->upper_blk, BH_PAGE_UPPER);
+	}
 	ul = bh_upper_layer(page, meta, hdr->upper_off, layer);
 	n = ul->n;
 	if (n > meta->m)
 	{
-		UnlockReleaseBuffer(buf);
+		if (!s->hold_reads)
+			UnlockReleaseBuffer(buf);
 		return -1;
 	}
 	memcpy(ids, ul + 1, sizeof(uint32) * n);
@@ -339,7 +444,8 @@ bh_read_upper(BhStore *s, const BhSlot *hdr, int layer, uint32 *ids,
 		memcpy(dists, (uint32 *) (ul + 1) + meta->m, sizeof(float) * n);
 	if (nsel)
 		*nsel = ul->nsel;
-	UnlockReleaseBuffer(buf);
+	if (!s->hold_reads)
+		UnlockReleaseBuffer(buf);
 	return n;
 }
 
@@ -347,7 +453,14 @@ static const float *
 bh_src_vector(void *ctx, uint32_t id, float *buf)
 {
 	BhStore    *s = (BhStore *) ctx;
+	const float *v;
 
+	/*
+	 * In scan mode, point into the held page instead of copying: the engine
+	 * uses the vector only before its next callback (which may release it).
+	 */
+	if (s->hold_reads)
+		return bh_read_slot_at(s, id, NULL, NULL, &v, NULL, NULL) != 0 ? NULL : v;
 	if (bh_read_slot(s, id, NULL, buf, NULL, NULL) != 0)
 		return NULL;
 	return buf;
@@ -786,6 +899,8 @@ bh_store_open(Relation index, bool cache)
 	BhStore    *s = palloc0(sizeof(BhStore));
 
 	s->index = index;
+	s->held_buf = InvalidBuffer;
+	s->held_blk = InvalidBlockNumber;
 	bh_read_meta(index, &s->meta);
 	if (cache)
 	{
