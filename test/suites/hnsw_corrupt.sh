@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# hnsw_corrupt.sh - a damaged brainy_hnsw index gives a clear error, never a
+# crash.
+#
+# Builds a small index, then (server stopped each time) overwrites part of
+# its file in three ways: garbage over the metapage, garbage over the node
+# slots of block 1, zeros over a whole node page.  Each time a search must
+# fail with an index-corrupted error naming the index, the backend must not
+# crash, and REINDEX must bring the index back.
+set -uo pipefail
+
+ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+. "$ROOT/test/lib/pgcluster.sh"
+
+passed=0
+failed=0
+check() {
+	local desc=$1; shift
+	if "$@"; then
+		passed=$((passed + 1)); echo "ok - $desc"
+	else
+		failed=$((failed + 1)); echo "not ok - $desc"
+	fi
+}
+
+cd / || exit 1
+if ! pgc_start corrupt; then
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+DIR=$PGC_corrupt_DIR
+sql() { pgc_psql corrupt -At "$@"; }
+
+sql <<'SQL'
+CREATE EXTENSION brainy;
+CREATE TABLE items (id int PRIMARY KEY, v vector(8));
+INSERT INTO items SELECT i, (SELECT array_agg(sin(i * j)) FROM generate_series(1, 8) j)::vector
+FROM generate_series(1, 3000) i;
+CREATE INDEX items_v ON items USING brainy_hnsw (v vector_l2_ops) WITH (m = 4, ef_construction = 16);
+CHECKPOINT;
+SQL
+FILE=$DIR/data/$(sql -c "SELECT pg_relation_filepath('items_v')")
+cp "$FILE" "$DIR/index.orig"
+
+restart() {
+	local pid=$PGC_corrupt_PID
+	kill -INT "$pid"
+	for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	"$@"
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$PGC_OSUSER" -- "$PGC_BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
+	else
+		"$PGC_BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
+	fi
+	PGC_corrupt_PID=$(head -n 1 "$DIR/data/postmaster.pid")
+}
+overwrite() {	# overwrite OFFSET LENGTH BYTE(hex)
+	head -c "$2" /dev/zero | tr '\0' "\\$(printf '%03o' "$3")" |
+		dd of="$FILE" bs=1 seek="$1" conv=notrunc status=none
+}
+search_error() {
+	sql -c "SET enable_seqscan = off" \
+		-c "SELECT id FROM items ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 5" 2>&1 >/dev/null
+}
+
+for case in "metapage:24:1000:255" "slots of block 1:8216:3000:255" "node page 2 zeroed:16384:8192:0"; do
+	IFS=: read -r name off len byte <<<"$case"
+	restart overwrite "$off" "$len" "$byte"
+	err=$(search_error)
+	check "$name: the search fails with a clear error ($err)" \
+		bash -c "grep -q 'brainy_hnsw' <<<\"\$1\" && grep -qv 'server closed' <<<\"\$1\"" _ "$err"
+	check "$name: the backend did not crash" \
+		bash -c "! grep -E 'terminated by signal|PANIC' '$DIR/server.log'"
+	sql -c "REINDEX INDEX items_v" >/dev/null 2>&1
+	check "$name: REINDEX repairs it" test "$(sql -c "SELECT brainy_hnsw_check('items_v')->>'ok'")" = true
+	sql -c "CHECKPOINT" >/dev/null
+	FILE=$DIR/data/$(sql -c "SELECT pg_relation_filepath('items_v')")
+done
+
+pgc_stop corrupt
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
