@@ -725,6 +725,7 @@ static struct
 	HnswParams	p;
 	char	   *slots;
 	Size		slots_size;
+	uint32		slots_gen;		/* generation of the last search's entries */
 }			bh_scan_cache;
 
 static HnswSearch *
@@ -762,11 +763,16 @@ bh_scan_search(const BhMeta *meta)
 	return bh_scan_cache.sc;
 }
 
-/* Give store s the shared slot cache memory (sized as bh_store_open does). */
+/*
+ * Give store s the shared slot cache memory, with a generation no entry
+ * has yet (so nothing an earlier search cached is trusted).  4096 entries:
+ * a search at ef_search 40 reads ~700 slots, and a node it expands must
+ * still be cached then.
+ */
 static void
 bh_scan_attach_slots(BhStore *s)
 {
-	uint32		n = 1024;
+	uint32		n = 4096;
 	Size		esize = MAXALIGN(offsetof(BhCacheEntry, ids) +
 								 sizeof(uint32) * 2 * s->meta.m);
 
@@ -775,12 +781,16 @@ bh_scan_attach_slots(BhStore *s)
 		if (bh_scan_cache.slots)
 			pfree(bh_scan_cache.slots);
 		bh_scan_cache.slots = NULL;
-		bh_scan_cache.slots = MemoryContextAlloc(bh_scan_cache.cxt, n * esize);
+		bh_scan_cache.slots = MemoryContextAllocZero(bh_scan_cache.cxt, n * esize);
 		bh_scan_cache.slots_size = n * esize;
+		bh_scan_cache.slots_gen = 0;
 	}
 	s->cache = bh_scan_cache.slots;
 	s->cache_n = n;
 	s->cache_entry_size = esize;
+	s->cache_gen = bh_scan_cache.slots_gen;
+	bh_cache_reset(s);
+	bh_scan_cache.slots_gen = s->cache_gen;
 }
 
 /* Drop the search context when it has grown past the bound (huge index). */
@@ -801,12 +811,9 @@ bh_search(BhScanOpaque *so)
 {
 	HnswError	err;
 	int			rc;
-	uint32		i;
 
 	so->sc = bh_scan_search(&so->s->meta);
 	bh_scan_attach_slots(so->s);
-	for (i = 0; i < so->s->cache_n; i++)
-		((BhCacheEntry *) (so->s->cache + (Size) i * so->s->cache_entry_size))->id = HNSW_NO_NODE;
 
 	if (so->res)
 		pfree(so->res);

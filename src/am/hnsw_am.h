@@ -98,6 +98,7 @@ typedef struct BhUpperLayer
 typedef struct BhCacheEntry
 {
 	uint32		id;
+	uint32		gen;			/* valid only when equal to the store's */
 	BhSlot		hdr;
 	uint32		ids[FLEXIBLE_ARRAY_MEMBER];
 } BhCacheEntry;
@@ -111,10 +112,15 @@ typedef struct BhStore
 	HnswSource	src;
 	/* direct-mapped cache of slot heads and layer-0 lists */
 	char	   *cache;
-	uint32		cache_n;
+	uint32		cache_n;		/* a power of 2 */
+	uint32		cache_gen;		/* bh_cache_reset bumps it */
 	Size		cache_entry_size;
 	uint32	   *ids_buf;		/* 2m */
 	float	   *dists_buf;		/* 2m */
+	Buffer	   *score_bufs;		/* 2m: pins of a scored batch */
+	uint32	   *score_slots;	/* 2m: slots of a scored batch */
+	BlockNumber *score_blks;	/* 2m: blocks of a scored batch */
+	int			vec_lines;		/* vector cache lines past a slot's first 4 */
 
 	/*
 	 * Read-only scan mode (bh_store_hold_reads): reads keep the last page
@@ -167,6 +173,7 @@ extern void bh_error(const char *what, int rc, const HnswError *err);
 extern void bh_label_to_tid(uint64 label, ItemPointer tid);
 extern uint64 bh_tid_to_label(ItemPointer tid);
 extern int	bh_slot_read_head(BhStore *s, uint32 id, BhSlot *hdr);
+extern void bh_cache_reset(BhStore *s);
 extern BlockNumber bh_node_block(const BhMeta *meta, uint32 id, uint32 *slot);
 
 #endif							/* BRAINY_HNSW_AM_H */

@@ -13,8 +13,10 @@
 
 #include "access/generic_xlog.h"
 #include "miscadmin.h"
+#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "hnsw_am.h"
@@ -235,19 +237,56 @@ bh_label_to_tid(uint64 label, ItemPointer tid)
 static inline BhCacheEntry *
 bh_cache_entry(BhStore *s, uint32 id)
 {
-	return (BhCacheEntry *) (s->cache + (Size) (id % s->cache_n) * s->cache_entry_size);
+	return (BhCacheEntry *) (s->cache + (Size) (id & (s->cache_n - 1)) * s->cache_entry_size);
+}
+
+/* the cache entry of id, or NULL when it is not cached */
+static inline BhCacheEntry *
+bh_cache_lookup(BhStore *s, uint32 id)
+{
+	BhCacheEntry *e;
+
+	if (s->cache == NULL)
+		return NULL;
+	e = bh_cache_entry(s, id);
+	return (e->id == id && e->gen == s->cache_gen) ? e : NULL;
 }
 
 static inline void
 bh_cache_forget(BhStore *s, uint32 id)
 {
-	if (s->cache)
-	{
-		BhCacheEntry *e = bh_cache_entry(s, id);
+	BhCacheEntry *e = bh_cache_lookup(s, id);
 
-		if (e->id == id)
-			e->id = HNSW_NO_NODE;
+	if (e)
+		e->id = HNSW_NO_NODE;
+}
+
+/* Invalidate every entry: O(1), except when the generation wraps. */
+void
+bh_cache_reset(BhStore *s)
+{
+	if (s->cache == NULL)
+		return;
+	if (++s->cache_gen == 0)
+	{
+		uint32		i;
+
+		for (i = 0; i < s->cache_n; i++)
+			bh_cache_entry(s, i)->gen = 0;
+		s->cache_gen = 1;
 	}
+}
+
+/* Fill id's cache entry from its slot (on a locked page). */
+static inline void
+bh_cache_fill(BhStore *s, uint32 id, const BhSlot *sp)
+{
+	BhCacheEntry *e = bh_cache_entry(s, id);
+
+	e->id = id;
+	e->gen = s->cache_gen;
+	e->hdr = *sp;
+	memcpy(e->ids, bh_slot_ids((BhSlot *) sp, &s->meta), sizeof(uint32) * sp->n0);
 }
 
 /*
@@ -323,6 +362,16 @@ bh_store_release(BhStore *s)
 	}
 }
 
+static pg_noinline void
+bh_bad_n0(BhStore *s, uint32 id, const BhSlot *sp)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("brainy_hnsw index \"%s\" is corrupted: node %u has %u layer-0 neighbours, more than %d",
+					RelationGetRelationName(s->index), id,
+					(unsigned) sp->n0, 2 * s->meta.m)));
+}
+
 /*
  * Copy node id's slot head (and layer-0 ids into the cache, and the vector
  * into vec when not NULL, and ids/dists when not NULL) under a share lock.
@@ -357,11 +406,7 @@ bh_read_slot_at(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
 	sp = bh_slot(page, meta, slot);
 	/* a corrupted count must not make us copy past the slot */
 	if (sp->n0 > 2 * meta->m)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("brainy_hnsw index \"%s\" is corrupted: node %u has %u layer-0 neighbours, more than %d",
-						RelationGetRelationName(s->index), id,
-						(unsigned) sp->n0, 2 * meta->m)));
+		bh_bad_n0(s, id, sp);
 	if (hdr)
 		*hdr = *sp;
 	if (vec)
@@ -373,13 +418,7 @@ bh_read_slot_at(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
 	if (dists)
 		memcpy(dists, bh_slot_dists(sp, meta), sizeof(float) * sp->n0);
 	if (s->cache)
-	{
-		BhCacheEntry *e = bh_cache_entry(s, id);
-
-		e->id = id;
-		e->hdr = *sp;
-		memcpy(e->ids, bh_slot_ids(sp, meta), sizeof(uint32) * sp->n0);
-	}
+		bh_cache_fill(s, id, sp);
 	if (!s->hold_reads)
 		UnlockReleaseBuffer(buf);
 	return 0;
@@ -395,15 +434,12 @@ bh_read_slot(BhStore *s, uint32 id, BhSlot *hdr, float *vec,
 int
 bh_slot_read_head(BhStore *s, uint32 id, BhSlot *hdr)
 {
-	if (s->cache)
-	{
-		BhCacheEntry *e = bh_cache_entry(s, id);
+	BhCacheEntry *e = bh_cache_lookup(s, id);
 
-		if (e->id == id)
-		{
-			*hdr = e->hdr;
-			return 0;
-		}
+	if (e)
+	{
+		*hdr = e->hdr;
+		return 0;
 	}
 	return bh_read_slot(s, id, hdr, NULL, NULL, NULL);
 }
@@ -466,6 +502,209 @@ bh_src_vector(void *ctx, uint32_t id, float *buf)
 	return buf;
 }
 
+/*
+ * Guesses of which shared buffer holds an index block, for ReadRecentBuffer:
+ * it pins the guessed buffer and checks its tag, skipping the buffer
+ * mapping table (a hash lookup under a partition lock, in profiles the
+ * largest single cost of a search).  A guess is never trusted: a wrong or
+ * stale one costs one plain ReadBuffer, which refreshes it.  Per backend,
+ * indexed by a hash of (relation, block), so indexes share it; temporary
+ * indexes (local buffers) do not use it.
+ */
+#define BH_RECENT_N		(1 << 17)
+
+static Buffer *bh_recent;
+
+static inline uint32
+bh_recent_slot(Relation index, BlockNumber blk)
+{
+	return (blk ^ (index->rd_node.relNode * 0x9E3779B1u)) & (BH_RECENT_N - 1);
+}
+
+/* the buffer blk was last seen in, or InvalidBuffer: a guess to verify */
+static inline Buffer
+bh_recent_guess(Relation index, BlockNumber blk)
+{
+	if (bh_recent == NULL || RelationUsesLocalBuffers(index))
+		return InvalidBuffer;
+	return bh_recent[bh_recent_slot(index, blk)];
+}
+
+/* Pin blk, trying the guessed buffer first. */
+static Buffer
+bh_pin_block(Relation index, BlockNumber blk, Buffer guess)
+{
+	Buffer		buf;
+
+	if (RelationUsesLocalBuffers(index))
+		return ReadBuffer(index, blk);
+	if (guess != InvalidBuffer &&
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blk, guess))
+		return guess;
+	if (bh_recent == NULL)
+		bh_recent = MemoryContextAllocZero(TopMemoryContext,
+										   sizeof(Buffer) * BH_RECENT_N);
+	buf = ReadBuffer(index, blk);
+	bh_recent[bh_recent_slot(index, blk)] = buf;
+	return buf;
+}
+
+static inline void
+bh_prefetch_lines(const char *p, int lines)
+{
+	int			i;
+
+	for (i = 0; i < lines; i++)
+		__builtin_prefetch(p + 64 * i);
+}
+
+/* prefetch the parts of node slot sp's page a score reads first */
+static inline void
+bh_prefetch_slot(Page page, const BhMeta *meta, uint32 slot)
+{
+	BhSlot	   *sp = bh_slot(page, meta, slot);
+
+	__builtin_prefetch(page);
+	__builtin_prefetch((char *) page + BH_DATA_END);
+	bh_prefetch_lines((const char *) sp, 4);
+	bh_prefetch_lines((const char *) bh_slot_ids(sp, meta), 2);
+}
+
+/*
+ * Read (not prefetch) the parts of node slot slot's page a score reads
+ * first: page header, special space, slot head, layer-0 ids.  Shared
+ * buffers are usually mapped with 4 kB pages, so each buffer costs TLB
+ * misses, and on the CPUs we measured a software prefetch that misses the
+ * TLB is dropped; plain loads of independent addresses are not, and the
+ * CPU overlaps them.  The result only feeds bh_touch_sink.
+ */
+static volatile uint32 bh_touch_sink;
+
+/* PostgreSQL tracks 8 pins per backend in an array, more in a hash table */
+#define BH_SCORE_PINS	6
+
+static inline uint32
+bh_touch_slot(Page page, const BhMeta *meta, uint32 slot)
+{
+	BhSlot	   *sp = bh_slot(page, meta, slot);
+
+	return *(volatile uint16 *) ((char *) page + offsetof(PageHeaderData, pd_special)) ^
+		*(volatile uint32 *) ((char *) page + BH_DATA_END + offsetof(BhPageOpaque, magic)) ^
+		*(volatile uint8 *) sp ^
+		*(volatile uint8 *) bh_slot_ids(sp, meta);
+}
+
+/* passes 3 and 4 of bh_src_score (below) for batch entries c .. cend - 1 */
+static inline void
+bh_score_chunk(BhStore *s, const uint32_t *ids, int c, int cend,
+			   const float *q, HnswScoreFn dist, const void *dctx,
+			   float bound, float *out)
+{
+	const BhMeta *meta = &s->meta;
+	Relation	index = s->index;
+	Buffer	   *bufs = s->score_bufs;
+	uint32	   *slots = s->score_slots;
+	BlockNumber *blks = s->score_blks;
+	int			i;
+
+	for (i = c; i < cend; i++)
+	{
+		Buffer		guess = bufs[i];
+
+		bufs[i] = bh_pin_block(index, blks[i], guess);
+		if (bufs[i] != guess)
+			bh_prefetch_slot(BufferGetPage(bufs[i]), meta, slots[i]);
+	}
+	for (i = c; i < cend; i++)
+	{
+		Page		page;
+		BhSlot	   *sp;
+		BhPageOpaque *op;
+
+		LockBuffer(bufs[i], BUFFER_LOCK_SHARE);
+		page = BufferGetPage(bufs[i]);
+		op = (BhPageOpaque *) ((char *) page + BH_DATA_END);
+		if (((PageHeader) page)->pd_special != BH_DATA_END ||
+			op->magic != BH_MAGIC || op->type != BH_PAGE_NODE)
+			bh_check_page(index, page, blks[i], BH_PAGE_NODE);
+		sp = bh_slot(page, meta, slots[i]);
+		if (sp->n0 > 2 * meta->m)
+			bh_bad_n0(s, ids[i], sp);
+		if (i + 1 < cend)
+			bh_prefetch_lines((const char *) bh_slot(BufferGetPage(bufs[i + 1]), meta, slots[i + 1]) + 256,
+							  s->vec_lines);
+		out[i] = dist(dctx, q, bh_slot_vec(sp));
+		/* what the search will not look at again need not be cached */
+		if (s->cache && out[i] < bound)
+			bh_cache_fill(s, ids[i], sp);
+		LockBuffer(bufs[i], BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(bufs[i]);
+	}
+}
+
+/*
+ * Batch scoring (HnswSourceOps.score).  Memory latency (cache and TLB
+ * misses), not arithmetic, is what a search on pages waits for, so the
+ * work is done in passes over the batch, each starting the misses of the
+ * next before waiting on any: (1) locate the nodes and prefetch their
+ * recent-buffer guesses; (2) through the guesses, touch the buffer headers
+ * (for pinning) and the parts of the pages we read first (bh_touch_slot);
+ * then, BH_SCORE_PINS nodes at a time: (3) pin their pages
+ * (ReadRecentBuffer, or ReadBuffer when the guess is wrong);
+ * (4) share-lock one page at a time, compute the distance on the page,
+ * cache the slot head and ids of nodes nearer than bound for a later
+ * expansion, unlock and unpin.  Only pins are held together, never two
+ * content locks.
+ */
+static int
+bh_src_score(void *ctx, const uint32_t *ids, int n, const float *q,
+			 HnswScoreFn dist, const void *dctx, float bound, float *out)
+{
+	BhStore    *s = (BhStore *) ctx;
+	const BhMeta *meta = &s->meta;
+	Relation	index = s->index;
+	Buffer	   *bufs = s->score_bufs;
+	uint32	   *slots = s->score_slots;
+	BlockNumber *blks = s->score_blks;
+	int			i,
+				c,
+				cend;
+	uint32		touch = 0;
+
+	if (n > 2 * meta->m)
+		return -1;
+	if (s->hold_reads)
+		bh_store_release(s);
+	for (i = 0; i < n; i++)
+	{
+		BlockNumber blk = InvalidBlockNumber;
+
+		if (ids[i] < meta->n_nodes)
+			blk = bh_node_block(meta, ids[i], &slots[i]);
+		if (blk == InvalidBlockNumber)
+			return -1;
+		blks[i] = blk;
+		if (bh_recent != NULL)
+			__builtin_prefetch(&bh_recent[bh_recent_slot(index, blk)]);
+	}
+	for (i = 0; i < n; i++)
+	{
+		bufs[i] = bh_recent_guess(index, blks[i]);
+		if (bufs[i] > 0)
+		{
+			touch ^= pg_atomic_read_u32(&GetBufferDescriptor(bufs[i] - 1)->state);
+			touch ^= bh_touch_slot(BufferGetPage(bufs[i]), meta, slots[i]);
+		}
+	}
+	for (c = 0; c < n; c = cend)
+	{
+		cend = Min(n, c + BH_SCORE_PINS);
+		bh_score_chunk(s, ids, c, cend, q, dist, dctx, bound, out);
+	}
+	bh_touch_sink = touch;
+	return 0;
+}
+
 /* drop ids a concurrent insert added after our snapshot of n_nodes */
 static int
 bh_filter_ids(const BhStore *s, uint32 *ids, int n)
@@ -489,19 +728,16 @@ bh_src_neighbours(void *ctx, uint32_t id, int layer, const uint32_t **list,
 
 	if (layer == 0)
 	{
-		if (s->cache)
-		{
-			BhCacheEntry *e = bh_cache_entry(s, id);
+		BhCacheEntry *e = bh_cache_lookup(s, id);
 
-			if (e->id == id)
-			{
-				n = e->hdr.n0;
-				if (n > 2 * s->meta.m)
-					return -1;
-				memcpy(buf, e->ids, sizeof(uint32) * n);
-				*list = buf;
-				return bh_filter_ids(s, buf, n);
-			}
+		if (e)
+		{
+			n = e->hdr.n0;
+			if (n > 2 * s->meta.m)
+				return -1;
+			memcpy(buf, e->ids, sizeof(uint32) * n);
+			*list = buf;
+			return bh_filter_ids(s, buf, n);
 		}
 		if (bh_read_slot(s, id, &hdr, NULL, buf, NULL) != 0)
 			return -1;
@@ -861,6 +1097,7 @@ static const HnswStoreOps bh_store_ops = {
 		.is_deleted = bh_src_is_deleted,
 		.level = bh_src_level,
 		.label = bh_src_label,
+		.score = bh_src_score,
 	},
 	.read_list = bh_read_list,
 	.add_node = bh_add_node,
@@ -883,13 +1120,7 @@ bh_store_reload(BhStore *s)
 	s->st.entry_point = s->meta.entry_point;
 	s->st.max_level = s->meta.max_level;
 	hnsw_store_source(&s->st, &s->src);
-	if (s->cache)
-	{
-		uint32		i;
-
-		for (i = 0; i < s->cache_n; i++)
-			bh_cache_entry(s, i)->id = HNSW_NO_NODE;
-	}
+	bh_cache_reset(s);
 }
 
 /* A store over index, in CurrentMemoryContext. */
@@ -902,12 +1133,18 @@ bh_store_open(Relation index, bool cache)
 	s->held_buf = InvalidBuffer;
 	s->held_blk = InvalidBlockNumber;
 	bh_read_meta(index, &s->meta);
+	s->score_bufs = palloc(sizeof(Buffer) * 2 * s->meta.m);
+	s->score_slots = palloc(sizeof(uint32) * 2 * s->meta.m);
+	s->score_blks = palloc(sizeof(BlockNumber) * 2 * s->meta.m);
+	/* cache lines of a vector not prefetched with the slot head */
+	s->vec_lines = Max(0, (int) ((sizeof(BhSlot) + sizeof(float) * s->meta.dim - 256 + 63) / 64));
 	if (cache)
 	{
 		s->cache_n = 1024;
 		s->cache_entry_size = MAXALIGN(offsetof(BhCacheEntry, ids) +
 									   sizeof(uint32) * 2 * s->meta.m);
-		s->cache = palloc(s->cache_n * s->cache_entry_size);
+		s->cache = palloc0(s->cache_n * s->cache_entry_size);
+		s->cache_gen = 0;		/* bh_store_reload makes it 1 */
 	}
 	bh_store_reload(s);
 	return s;

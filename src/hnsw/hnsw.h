@@ -283,6 +283,9 @@ extern int	hnsw_node_neighbours(const HnswIndex *idx, uint32_t id, int layer,
  * storage; a returned pointer must stay valid until the next call that is
  * given the same buffer.
  */
+/* one distance as the engine computes it (metric, scaling, overflow) */
+typedef float (*HnswScoreFn) (const void *dctx, const float *q, const float *v);
+
 typedef struct HnswSourceOps
 {
 	/* The node's dim floats (normalised under cosine), or NULL on failure. */
@@ -304,6 +307,21 @@ typedef struct HnswSourceOps
 
 	/* The node's label; 0 on success, -1 on failure. */
 	int			(*label) (void *ctx, uint32_t id, uint64_t *label);
+
+	/*
+	 * Optional (NULL: the engine calls vector() per node).  Distances from
+	 * q to the n nodes ids[0..n-1] into out[0..n-1], each one computed as
+	 * dist(dctx, q, that node's vector); 0 on success, -1 on failure.
+	 * Searches hand over all unvisited neighbours of a node at once, so a
+	 * source whose vectors are costly to reach one by one (pages behind a
+	 * buffer manager) can fetch them together and overlap the memory
+	 * latency.  bound: the search will not look further at a node whose
+	 * distance is not below it (neither its neighbours nor its flags), so
+	 * a source that caches what it read may skip those nodes.
+	 */
+	int			(*score) (void *ctx, const uint32_t *ids, int n, const float *q,
+						  HnswScoreFn dist, const void *dctx, float bound,
+						  float *out);
 } HnswSourceOps;
 
 typedef struct HnswSource

@@ -364,7 +364,8 @@ static const HnswSourceOps mem_source_ops = {
 	mem_neighbours,
 	mem_is_deleted,
 	mem_level,
-	mem_label
+	mem_label,
+	NULL						/* vectors are at hand: no batch scoring */
 };
 
 void
@@ -462,7 +463,7 @@ mem_mark_deleted(void *ctx, uint32_t id)
 }
 
 static const HnswStoreOps mem_store_ops = {
-	{mem_vector, mem_neighbours, mem_is_deleted, mem_level, mem_label},
+	{mem_vector, mem_neighbours, mem_is_deleted, mem_level, mem_label, NULL},
 	mem_read_list,
 	mem_add_node,
 	mem_set_neighbours,

@@ -162,6 +162,7 @@ struct HnswSearch
 	uint32_t   *nbuf;			/* 2m: neighbour buffer for sources */
 	float	   *query;			/* dim: the prepared query */
 	float	   *vbuf;			/* dim: vector buffer for sources */
+	float	   *bdist;			/* 2m: distances of a scored batch */
 };
 
 /* hnsw_search_ctx.c */

@@ -13,6 +13,8 @@
  * them, it only keeps them out of the results; construction and greedy
  * descent treat them as ordinary nodes.
  */
+#include <string.h>
+
 #include "hnsw_internal.h"
 
 /* ---- graph access, resolved at compile time in each instantiation */
@@ -63,6 +65,29 @@ source_error(HnswError *err, const char *what, uint32_t id)
 					 what, id);
 }
 
+/* the engine's distance as a callback for sources that score batches */
+static float
+score_distance(const void *dctx, const float *q, const float *v)
+{
+	return hnsw_distance((const HnswDistance *) dctx, q, v);
+}
+
+/*
+ * Distances from q to ids[0..n-1] into sc->bdist through the source's
+ * batch callback (the caller checked src->ops->score).
+ */
+static int
+score_batch(HnswSearch *sc, const HnswSource *src, const float *q,
+			const uint32_t *ids, int n, float bound, HnswError *err)
+{
+	if (n == 0)
+		return HNSW_OK;
+	if (src->ops->score(src->ctx, ids, n, q, score_distance, &sc->dist,
+						bound, sc->bdist) != 0)
+		return source_error(err, "no vector", ids[0]);
+	return HNSW_OK;
+}
+
 /* ---- the search body */
 
 /*
@@ -90,6 +115,31 @@ greedy_body(HnswSearch *sc, const HnswIndex *idx, const HnswSource *src,
 			if (!in_memory && n < 0)
 				return source_error(err, "a bad neighbour list", ep->id);
 			changed = false;
+			if (!in_memory && src->ops->score != NULL)
+			{
+				int			rc;
+
+				for (i = 0; i < n; i++)
+					if (list[i] >= src->n_nodes)
+						return source_error(err, "an out-of-range neighbour", ep->id);
+				/* list may point into sc->nbuf: score from a copy */
+				memcpy(sc->batch, list, sizeof(uint32_t) * (size_t) n);
+				if ((rc = score_batch(sc, src, q, sc->batch, n, ep->dist, err)) != HNSW_OK)
+					return rc;
+				for (i = 0; i < n; i++)
+				{
+					HnswCand	c;
+
+					c.dist = sc->bdist[i];
+					c.id = sc->batch[i];
+					if (hnsw_cand_before(c, *ep))
+					{
+						*ep = c;
+						changed = true;
+					}
+				}
+				continue;
+			}
 			for (i = 0; i < n; i++)
 			{
 				uint32_t	id = list[i];
@@ -184,18 +234,32 @@ layer_body(HnswSearch *sc, const HnswIndex *idx, const HnswSource *src,
 		}
 		if (in_memory && nb > 0)
 			HNSW_PREFETCH(hnsw_vec(idx, batch[0]));
+		if (!in_memory && src->ops->score != NULL &&
+			(rc = score_batch(sc, src, q, batch, nb,
+							  res->size >= uef ? res->items[0].dist : INFINITY,
+							  err)) != HNSW_OK)
+			return rc;
 
 		for (i = 0; i < nb; i++)
 		{
-			const float *v;
 			HnswCand	e;
 
-			if (in_memory && i + 1 < nb)
-				HNSW_PREFETCH(hnsw_vec(idx, batch[i + 1]));
-			v = get_vector(sc, idx, src, in_memory, batch[i]);
-			if (!in_memory && v == NULL)
-				return source_error(err, "no vector", batch[i]);
-			e.dist = hnsw_distance(&sc->dist, q, v);
+			if (in_memory)
+			{
+				if (i + 1 < nb)
+					HNSW_PREFETCH(hnsw_vec(idx, batch[i + 1]));
+				e.dist = hnsw_distance(&sc->dist, q, hnsw_vec(idx, batch[i]));
+			}
+			else if (src->ops->score != NULL)
+				e.dist = sc->bdist[i];
+			else
+			{
+				const float *v = get_vector(sc, idx, src, in_memory, batch[i]);
+
+				if (v == NULL)
+					return source_error(err, "no vector", batch[i]);
+				e.dist = hnsw_distance(&sc->dist, q, v);
+			}
 			e.id = batch[i];
 			if (res->size >= uef && !hnsw_cand_before(e, res->items[0]))
 				continue;

@@ -33,6 +33,7 @@ hnsw_search_destroy(HnswSearch *sc)
 	hnsw_mem_free(&a, &bytes, sc->nbuf, sizeof(uint32_t) * 2 * (size_t) sc->m);
 	hnsw_mem_free(&a, &bytes, sc->query, sizeof(float) * (size_t) sc->dim);
 	hnsw_mem_free(&a, &bytes, sc->vbuf, sizeof(float) * (size_t) sc->dim);
+	hnsw_mem_free(&a, &bytes, sc->bdist, sizeof(float) * 2 * (size_t) sc->m);
 	hnsw_mem_free(&a, &bytes, sc, sizeof(HnswSearch));
 }
 
@@ -62,8 +63,9 @@ hnsw_search_init(HnswSearch **out, const HnswAllocator *alloc,
 	sc->nbuf = hnsw_mem_alloc(&a, &sc->mem_bytes, sizeof(uint32_t) * 2 * (size_t) m);
 	sc->query = hnsw_mem_alloc(&a, &sc->mem_bytes, sizeof(float) * (size_t) dim);
 	sc->vbuf = hnsw_mem_alloc(&a, &sc->mem_bytes, sizeof(float) * (size_t) dim);
+	sc->bdist = hnsw_mem_alloc(&a, &sc->mem_bytes, sizeof(float) * 2 * (size_t) m);
 	if (sc->batch == NULL || sc->nbuf == NULL || sc->query == NULL ||
-		sc->vbuf == NULL)
+		sc->vbuf == NULL || sc->bdist == NULL)
 	{
 		hnsw_search_destroy(sc);
 		return hnsw_fail(err, HNSW_ENOMEM, "out of memory for a search context");

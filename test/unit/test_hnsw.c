@@ -724,7 +724,28 @@ copy_label(void *ctx, uint32_t id, uint64_t *label)
 }
 
 static const HnswSourceOps copy_ops = {
-	copy_vector, copy_neighbours, copy_is_deleted, copy_level, copy_label
+	copy_vector, copy_neighbours, copy_is_deleted, copy_level, copy_label, NULL
+};
+
+/* batch scoring, as the page store does it: one callback for n nodes */
+static int
+copy_score(void *ctx, const uint32_t *ids, int n, const float *q,
+		   HnswScoreFn dist, const void *dctx, float bound, float *out)
+{
+	CopySource *s = ctx;
+	int			i;
+
+	(void) bound;
+	if (copy_should_fail(s))
+		return -1;
+	for (i = 0; i < n; i++)
+		out[i] = dist(dctx, q, hnsw_node_vector(s->idx, ids[i]));
+	return 0;
+}
+
+static const HnswSourceOps scoring_ops = {
+	copy_vector, copy_neighbours, copy_is_deleted, copy_level, copy_label,
+	copy_score
 };
 
 static int
@@ -789,6 +810,31 @@ test_source(void)
 		same &= n1 == 10 && same_results(r1, n1, r2, n2) && same_results(r1, n1, r3, n3);
 	}
 	report(same, "source: index view and copying source give hnsw_knn's results");
+	{
+		HnswSource	ssrc = csrc;
+		int			same_scored = 1;
+
+		ssrc.ops = &scoring_ops;
+		for (i = 0; i < 20; i++)
+		{
+			const float *q = queries + (size_t) i * dim;
+
+			hnsw_knn(idx, q, 10, 30, r1, &n1, NULL);
+			hnsw_search_knn(sc, &ssrc, q, 10, 30, r3, &n3, NULL);
+			same_scored &= n1 == 10 && same_results(r1, n1, r3, n3);
+		}
+		report(same_scored, "source: a batch-scoring source gives hnsw_knn's results");
+		for (i = 0; i < 40; i += 3)
+		{
+			cs.calls = 0;
+			cs.break_at = i;
+			rc = hnsw_search_knn(sc, &ssrc, queries, 10, 30, r3, &n3, &err);
+			if (rc != HNSW_ESOURCE || n3 != 0)
+				break;
+		}
+		report(i >= 40, "source: a failing batch score gives HNSW_ESOURCE (%s)", err.message);
+		cs.break_at = -1;
+	}
 	report(hnsw_search_memory_usage(sc) > (size_t) n * sizeof(uint32_t),
 		   "source: search context reports its memory (%zu bytes)",
 		   hnsw_search_memory_usage(sc));
@@ -1298,6 +1344,26 @@ ts_vector(void *ctx, uint32_t id, float *buf)
 }
 
 static int
+ts_score(void *ctx, const uint32_t *ids, int n, const float *q,
+		 HnswScoreFn dist, const void *dctx, float bound, float *out)
+{
+	TestStore  *s = ctx;
+	int			i;
+
+	(void) bound;
+	s->vec_reads++;
+	if (ts_read_fails(s))
+		return -1;
+	for (i = 0; i < n; i++)
+	{
+		if (ids[i] >= s->n)
+			return -1;
+		out[i] = dist(dctx, q, s->vecs + (size_t) ids[i] * s->dim);
+	}
+	return 0;
+}
+
+static int
 ts_neighbours(void *ctx, uint32_t id, int layer, const uint32_t **list,
 			  uint32_t *buf)
 {
@@ -1452,12 +1518,12 @@ ts_mark_deleted(void *ctx, uint32_t id)
 }
 
 static const HnswStoreOps ts_ops_meta = {
-	{ts_vector, ts_neighbours, ts_is_deleted, ts_level, ts_label},
+	{ts_vector, ts_neighbours, ts_is_deleted, ts_level, ts_label, ts_score},
 	ts_read_list, ts_add_node, ts_set_neighbours, ts_set_entry_point, ts_mark_deleted
 };
 
 static const HnswStoreOps ts_ops_plain = {
-	{ts_vector, ts_neighbours, ts_is_deleted, ts_level, ts_label},
+	{ts_vector, ts_neighbours, ts_is_deleted, ts_level, ts_label, NULL},
 	NULL, ts_add_node, ts_set_neighbours, ts_set_entry_point, ts_mark_deleted
 };
 
