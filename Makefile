@@ -45,6 +45,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: when one of our headers changes,
+# rebuild every object (and the JIT bitcode) so no two disagree on a layout.
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*/*.h)
+
 # --- plain-C unit tests (no server), under sanitizers ------------------------
 
 UNIT_CC ?= $(CC)
