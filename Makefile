@@ -21,6 +21,7 @@ VECTOR_OBJS = src/vector/brainy.o \
 	src/vector/vector_agg.o \
 	src/vector/vector_cast.o \
 	src/vector/float_parse.o \
+	src/vector/quant_sq8.o \
 	src/vector/distance_scalar.o \
 	src/vector/distance_avx2.o \
 	src/vector/distance_avx512.o \
@@ -38,7 +39,7 @@ SHLIB_LINK += -Wl,--version-script=src/brainy.map
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
 	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz \
-	hnsw_basic
+	hnsw_basic hnsw_quant
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

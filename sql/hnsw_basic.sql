@@ -124,10 +124,15 @@ SHOW brainy.ef_search;
 SHOW brainy.iterative_scan;
 SHOW brainy.max_scan_tuples;
 
--- limits: dimensions that do not fit a page, columns without dimensions
+-- limits: a vector that does not fit a slot at m = 16 goes to vector pages
+-- (still full precision, see hnsw_quant), one that fits at m = 4 stays in
+-- the slot; columns without dimensions
 CREATE TABLE hv_big (v vector(2000));
-CREATE INDEX ON hv_big USING brainy_hnsw (v vector_l2_ops);
-CREATE INDEX ON hv_big USING brainy_hnsw (v vector_l2_ops) WITH (m = 4);
+CREATE INDEX hv_big_16 ON hv_big USING brainy_hnsw (v vector_l2_ops);
+CREATE INDEX hv_big_4 ON hv_big USING brainy_hnsw (v vector_l2_ops) WITH (m = 4);
+SELECT c.relname, j->>'quantization' AS quantization, j->>'vectors' AS vectors
+FROM pg_class c, LATERAL brainy_hnsw_check(c.oid) j
+WHERE c.relname LIKE 'hv\_big\_%' ORDER BY 1;
 CREATE TABLE hv_nodim (v vector);
 CREATE INDEX ON hv_nodim USING brainy_hnsw (v vector_l2_ops);
 

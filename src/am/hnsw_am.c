@@ -59,9 +59,35 @@ typedef struct BhOptions
 	int32		vl_len_;
 	int			m;
 	int			ef_construction;
+	int			quantization;	/* offset of the string, 0 when not set */
 } BhOptions;
 
+/* what the quantization option may say */
+#define BH_QUANT_AUTO		(-1)	/* full vectors when they fit, else sq8 */
+
 static relopt_kind bh_relopt_kind;
+
+static int
+bh_parse_quantization(const char *value)
+{
+	if (value == NULL || pg_strcasecmp(value, "auto") == 0)
+		return BH_QUANT_AUTO;
+	if (pg_strcasecmp(value, "none") == 0)
+		return BH_QUANT_NONE;
+	if (pg_strcasecmp(value, "sq8") == 0)
+		return BH_QUANT_SQ8;
+	return -2;
+}
+
+static void
+bh_validate_quantization(const char *value)
+{
+	if (bh_parse_quantization(value) == -2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"quantization\": \"%s\"", value),
+				 errdetail("Valid values are \"auto\", \"none\" and \"sq8\".")));
+}
 
 int			brainy_hnsw_ef_search = 40;
 int			brainy_hnsw_iterative_scan = BH_ITERATIVE_OFF;
@@ -85,6 +111,9 @@ brainy_hnsw_init(void)
 					  "Size of the candidate list while building the graph",
 					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
 					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+	add_string_reloption(bh_relopt_kind, "quantization",
+						 "What node slots keep of a vector: none (the vector), sq8 (an 8-bit code; full vectors re-rank), or auto",
+						 "auto", bh_validate_quantization, AccessExclusiveLock);
 
 	DefineCustomIntVariable("brainy.ef_search",
 							"Size of the candidate list of brainy_hnsw searches.",
@@ -107,6 +136,7 @@ bh_options(Datum reloptions, bool validate)
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(BhOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(BhOptions, ef_construction)},
+		{"quantization", RELOPT_TYPE_STRING, offsetof(BhOptions, quantization)},
 	};
 	BhOptions  *opts;
 
@@ -122,12 +152,15 @@ bh_options(Datum reloptions, bool validate)
 }
 
 static void
-bh_get_options(Relation index, int *m, int *efc)
+bh_get_options(Relation index, int *m, int *efc, int *quant)
 {
 	BhOptions  *opts = (BhOptions *) index->rd_options;
 
 	*m = opts ? opts->m : HNSW_DEFAULT_M;
 	*efc = opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
+	*quant = BH_QUANT_AUTO;
+	if (opts && opts->quantization != 0)
+		*quant = bh_parse_quantization((const char *) opts + opts->quantization);
 }
 
 static HnswMetric
@@ -141,25 +174,48 @@ bh_get_metric(Relation index)
 	return (HnswMetric) metric;
 }
 
-/* Validate the index column: typmod gives the dimensions. */
+/*
+ * Validate the index column (its typmod gives the dimensions) against the
+ * storage asked for, and resolve it to what slots hold:
+ *	none	the full vector in the slot when it fits, else in vector pages
+ *			(full precision at any dimension, one more page per visit);
+ *	sq8		an 8-bit code in the slot, full vectors in vector pages;
+ *	auto	the vector in the slot when it fits, else in vector pages up to
+ *			BH_AUTO_FULL_MAX_DIM (the dimensions pgvector indexes at full
+ *			precision), else sq8 while a code fits, else vector pages.
+ */
+#define BH_AUTO_FULL_MAX_DIM	2000
+
 static int
-bh_get_dim(Relation index, int m)
+bh_get_dim(Relation index, int m, int *quant)
 {
 	int			dim = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
-	int			maxdim = bh_max_dim(m);
+	int			maxfull = bh_max_dim(m, BH_QUANT_NONE);
+	int			maxsq8 = bh_max_dim(m, BH_QUANT_SQ8);
 
 	if (dim < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column does not have dimensions"),
 				 errhint("Declare the column as vector(n).")));
-	if (dim > maxdim)
+	if (*quant == BH_QUANT_AUTO)
+	{
+		if (dim <= maxfull)
+			*quant = BH_QUANT_NONE;
+		else if (dim <= BH_AUTO_FULL_MAX_DIM || dim > maxsq8)
+			*quant = BH_QUANT_PAGES;
+		else
+			*quant = BH_QUANT_SQ8;
+	}
+	else if (*quant == BH_QUANT_NONE && dim > maxfull)
+		*quant = BH_QUANT_PAGES;	/* full precision, out of the slot */
+	if (*quant == BH_QUANT_SQ8 && dim > maxsq8)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("brainy_hnsw supports up to %d dimensions; the column has %d",
-						maxdim, dim),
-				 errdetail("A node's vector and its layer-0 neighbour list must fit in one page at m = %d.", m),
-				 errhint("Use a smaller m, or reduce the dimensions; quantized storage for larger vectors is not implemented yet.")));
+				 errmsg("brainy_hnsw indexes up to %d dimensions with quantization = sq8; the column has %d",
+						maxsq8, dim),
+				 errdetail("A node's 8-bit code and its layer-0 neighbour list must fit in one page at m = %d.", m),
+				 errhint("Use a smaller m, or reduce the dimensions.")));
 	return dim;
 }
 
@@ -276,6 +332,74 @@ typedef struct BhBuildState
 	double		heaptuples;
 } BhBuildState;
 
+/* Train the quantizer of a quantized build on every vector of the graph. */
+static BrainySq8 *
+bh_build_train(BhBuildState *bs)
+{
+	const BhMeta *meta = &bs->meta;
+	uint32		n = hnsw_size(bs->idx);
+	BrainySq8  *q = palloc(brainy_sq8_size(meta->dim));
+	BrainySq8Error err;
+	uint32		id;
+
+	if (brainy_sq8_train_begin(q, meta->dim, &err) != BRAINY_SQ8_OK)
+		elog(ERROR, "brainy_hnsw: training the quantizer failed: %s", err.message);
+	for (id = 0; id < n; id++)
+		brainy_sq8_train_add(q, hnsw_node_vector(bs->idx, id), &err);
+	if (brainy_sq8_train_end(q, BRAINY_SQ8_DEFAULT_MARGIN, &err) != BRAINY_SQ8_OK)
+		elog(ERROR, "brainy_hnsw: training the quantizer failed: %s", err.message);
+	return q;
+}
+
+/* Where a build puts node id's full vector (vector pages from vstart). */
+static void
+bh_build_vec_location(const BhMeta *meta, BlockNumber vstart, uint32 id,
+					  BlockNumber *blk, uint16 *off)
+{
+	if (meta->vec_per_page > 0)
+	{
+		*blk = vstart + id / meta->vec_per_page;
+		*off = BH_DATA_START + (id % meta->vec_per_page) * meta->vec_size;
+	}
+	else
+	{
+		*blk = vstart + id * meta->vec_pages;
+		*off = BH_DATA_START;
+	}
+}
+
+/* Fill vector page number vpage (0-based from the first) of a build. */
+static void
+bh_build_vec_page(const BhMeta *meta, HnswIndex *idx, uint32 n,
+				  BlockNumber vpage, Page page)
+{
+	Size		end = BH_DATA_START;
+
+	if (meta->vec_per_page > 0)
+	{
+		uint32		id = vpage * meta->vec_per_page;
+		uint32		k;
+
+		for (k = 0; k < meta->vec_per_page && id + k < n; k++)
+		{
+			memcpy((char *) page + BH_DATA_START + (Size) k * meta->vec_size,
+				   hnsw_node_vector(idx, id + k), meta->vec_size);
+			end = BH_DATA_START + (Size) (k + 1) * meta->vec_size;
+		}
+	}
+	else
+	{
+		uint32		id = vpage / meta->vec_pages;
+		Size		done = (Size) (vpage % meta->vec_pages) * BH_DATA_SIZE;
+		Size		chunk = Min((Size) BH_DATA_SIZE, meta->vec_size - done);
+
+		memcpy((char *) page + BH_DATA_START,
+			   (const char *) hnsw_node_vector(idx, id) + done, chunk);
+		end = BH_DATA_START + chunk;
+	}
+	((PageHeader) page)->pd_lower = end;
+}
+
 /* Write the in-memory graph as pages: metapage, node pages, upper pages. */
 static void
 bh_write_graph(BhBuildState *bs)
@@ -295,8 +419,16 @@ bh_write_graph(BhBuildState *bs)
 	BlockNumber blk;
 	Buffer		buf;
 	Page		page;
+	BrainySq8  *sq8 = NULL;
+	char	  **qpages = NULL;
+	int			nquant = 0;
+	uint32		nvec = 0;
+	BlockNumber qstart,
+				vstart;
 
 	hnsw_index_store(idx, &bs->mst);
+	if (meta->quant == BH_QUANT_SQ8 && n >= BH_SQ8_TRAIN_MIN)
+		sq8 = bh_build_train(bs);
 	ublk = palloc_extended(sizeof(BlockNumber) * Max(n, 1), MCXT_ALLOC_HUGE);
 	uoff = palloc_extended(sizeof(uint16) * Max(n, 1), MCXT_ALLOC_HUGE);
 
@@ -354,6 +486,27 @@ bh_write_graph(BhBuildState *bs)
 	meta->ext_len[0] = npages;
 	meta->next_block = 1 + npages + nupper;
 	meta->upper_block = nupper > 0 ? 1 + npages + nupper - 1 : InvalidBlockNumber;
+	qstart = vstart = meta->next_block;
+	if (meta->quant != BH_QUANT_NONE)
+	{
+		/* then the quantizer, then the full vectors */
+		if (sq8)
+		{
+			qpages = bh_sq8_pages(sq8, &meta->quant_len, &nquant);
+			meta->quant_block = qstart;
+		}
+		vstart = qstart + nquant;
+		if (meta->vec_per_page > 0)
+			nvec = (n + meta->vec_per_page - 1) / meta->vec_per_page;
+		else
+			nvec = n * meta->vec_pages;
+		meta->next_block = vstart + nvec;
+		if (meta->vec_per_page > 0 && nvec > 0)
+		{
+			meta->vec_block = vstart + nvec - 1;
+			meta->vec_used = n - (nvec - 1) * meta->vec_per_page;
+		}
+	}
 
 	LockRelationForExtension(bs->index, ExclusiveLock);
 	buf = ReadBuffer(bs->index, P_NEW);
@@ -392,14 +545,25 @@ bh_write_graph(BhBuildState *bs)
 			sp->label = hnsw_node_label(idx, id);
 			sp->upper_blk = ublk[id];
 			sp->upper_off = uoff[id];
-			memcpy(sp + 1, hnsw_node_vector(idx, id), sizeof(float) * meta->dim);
+			sp->vec_blk = InvalidBlockNumber;
+			if (meta->quant == BH_QUANT_NONE)
+				memcpy(sp + 1, hnsw_node_vector(idx, id), sizeof(float) * meta->dim);
+			else
+			{
+				bh_build_vec_location(meta, vstart, id, &sp->vec_blk, &sp->vec_off);
+				if (sq8)
+					bh_sq8_encode_slot(sq8, meta, sp, hnsw_node_vector(idx, id));
+				else if (meta->quant == BH_QUANT_SQ8)
+					sp->flags |= BH_SLOT_NOCODE;
+			}
 			cnt = bs->mst.ops->read_list(bs->mst.ctx, id, 0, ids, dists, &nsel);
 			if (cnt < 0 || cnt > 2 * meta->m)
 				elog(ERROR, "brainy_hnsw: cannot read the list of node %u", id);
 			sp->n0 = cnt;
 			sp->nsel0 = nsel;
-			memcpy((float *) (sp + 1) + meta->dim, ids, sizeof(uint32) * cnt);
-			memcpy((float *) (sp + 1) + meta->dim + 2 * meta->m, dists, sizeof(float) * cnt);
+			memcpy((char *) (sp + 1) + meta->payload_size, ids, sizeof(uint32) * cnt);
+			memcpy((char *) (sp + 1) + meta->payload_size + sizeof(uint32) * 2 * meta->m,
+				   dists, sizeof(float) * cnt);
 		}
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
@@ -417,6 +581,30 @@ bh_write_graph(BhBuildState *bs)
 		UnlockReleaseBuffer(buf);
 		pfree(upages[blk]);
 	}
+
+	/* quantizer pages, vector pages */
+	for (blk = 0; blk < (BlockNumber) nquant; blk++)
+	{
+		buf = ReadBuffer(bs->index, P_NEW);
+		Assert(BufferGetBlockNumber(buf) == qstart + blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		memcpy(BufferGetPage(buf), qpages[blk], BLCKSZ);
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+		pfree(qpages[blk]);
+	}
+	for (blk = 0; blk < nvec; blk++)
+	{
+		buf = ReadBuffer(bs->index, P_NEW);
+		Assert(BufferGetBlockNumber(buf) == vstart + blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		bh_init_page(page, BH_PAGE_VECTOR);
+		bh_build_vec_page(meta, idx, n, blk, page);
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+		CHECK_FOR_INTERRUPTS();
+	}
 	UnlockRelationForExtension(bs->index, ExclusiveLock);
 
 	if (RelationNeedsWAL(bs->index))
@@ -426,6 +614,10 @@ bh_write_graph(BhBuildState *bs)
 	pfree(uoff);
 	pfree(ids);
 	pfree(dists);
+	if (qpages)
+		pfree(qpages);
+	if (sq8)
+		pfree(sq8);
 }
 
 /* Reconnect and write the in-memory graph, then drop it. */
@@ -516,6 +708,7 @@ bh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	IndexBuildResult *result;
 	int			m,
 				efc,
+				quant,
 				dim,
 				rc;
 	HnswMetric	metric;
@@ -524,18 +717,18 @@ bh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
 
-	bh_get_options(index, &m, &efc);
+	bh_get_options(index, &m, &efc, &quant);
 	if (efc < 2 * m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
-	dim = bh_get_dim(index, m);
+	dim = bh_get_dim(index, m, &quant);
 	metric = bh_get_metric(index);
 
 	memset(&bs, 0, sizeof(bs));
 	bs.heap = heap;
 	bs.index = index;
-	bh_meta_init(&bs.meta, dim, m, efc, metric);
+	bh_meta_init(&bs.meta, dim, m, efc, metric, quant);
 	bh_params(&bs.meta, &bs.params);
 	bs.cxt = AllocSetContextCreate(CurrentMemoryContext, "brainy_hnsw build graph",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -587,11 +780,12 @@ bh_buildempty(Relation index)
 	BhMeta		meta;
 	int			m,
 				efc,
+				quant,
 				dim;
 
-	bh_get_options(index, &m, &efc);
-	dim = bh_get_dim(index, m);
-	bh_meta_init(&meta, dim, m, efc, bh_get_metric(index));
+	bh_get_options(index, &m, &efc, &quant);
+	dim = bh_get_dim(index, m, &quant);
+	bh_meta_init(&meta, dim, m, efc, bh_get_metric(index), quant);
 	bh_init_page(page, BH_PAGE_META);
 	memcpy(BhPageGetMeta(page), &meta, sizeof(BhMeta));
 	((PageHeader) page)->pd_lower = BH_DATA_START + sizeof(BhMeta);
@@ -805,6 +999,42 @@ bh_scan_trim(void)
 	}
 }
 
+static int
+bh_result_cmp(const void *a, const void *b)
+{
+	const HnswResult *x = (const HnswResult *) a;
+	const HnswResult *y = (const HnswResult *) b;
+
+	if (x->distance != y->distance)
+		return x->distance < y->distance ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
+/*
+ * A quantized index searched on codes: replace each result's approximate
+ * distance by the exact one from its full vector and sort again, so the
+ * scan returns candidates in exact order.
+ */
+static void
+bh_rerank(BhScanOpaque *so)
+{
+	BhStore    *s = so->s;
+	float	   *vec = s->vec_buf;
+	int			i;
+
+	for (i = 0; i < so->nres; i++)
+	{
+		BhSlot		hdr;
+
+		if (bh_slot_read_head(s, so->res[i].id, &hdr) != 0)
+			elog(ERROR, "brainy_hnsw: cannot read node %u", so->res[i].id);
+		bh_store_release(s);	/* a read of the head may hold its page */
+		bh_vec_read(s, &hdr, vec);
+		so->res[i].distance = hnsw_search_query_distance(so->sc, vec);
+	}
+	qsort(so->res, so->nres, sizeof(HnswResult), bh_result_cmp);
+}
+
 /* One search with k = ef = so->k; false when the query cannot be searched. */
 static bool
 bh_search(BhScanOpaque *so)
@@ -826,9 +1056,12 @@ bh_search(BhScanOpaque *so)
 	 * abort released the lock and pin): forget it first, release it after.
 	 */
 	bh_store_forget_held(so->s);
+	bh_store_new_search(so->s);
 	rc = hnsw_search_knn(so->sc, &so->s->src, so->query, so->k, so->k,
 						 so->res, &so->nres, &err);
 	bh_store_release(so->s);
+	if (rc == HNSW_OK && so->s->meta.quant == BH_QUANT_SQ8)
+		bh_rerank(so);
 	so->sc = NULL;
 	bh_scan_trim();
 	if (rc == HNSW_EINVAL)
@@ -1196,14 +1429,17 @@ brainy_hnsw_check(PG_FUNCTION_ARGS)
 					 "\"n_invalid\": " UINT64_FORMAT ", \"n_unreachable\": %u, "
 					 "\"bad_level\": %d, \"entry_point\": %u, \"max_level\": %d, "
 					 "\"dim\": %d, \"m\": %d, \"ef_construction\": %d, \"metric\": \"%s\", "
-					 "\"pages\": %u, \"message\": ",
+					 "\"pages\": %u, \"quantization\": \"%s\", \"vectors\": \"%s\", \"trained\": %s, \"message\": ",
 					 rc == HNSW_OK ? "true" : "false", rep.n_nodes, rep.n_live,
 					 rep.n_deleted, (uint64) rep.n_edges, (uint64) rep.n_dangling,
 					 (uint64) rep.n_invalid, rep.n_unreachable, rep.bad_level,
 					 s->meta.entry_point, s->meta.max_level, s->meta.dim,
 					 s->meta.m, s->meta.ef_construction,
 					 hnsw_metric_name((HnswMetric) s->meta.metric),
-					 RelationGetNumberOfBlocks(index));
+					 RelationGetNumberOfBlocks(index),
+					 s->meta.quant == BH_QUANT_SQ8 ? "sq8" : "none",
+					 s->meta.quant == BH_QUANT_NONE ? "slots" : "pages",
+					 s->meta.quant == BH_QUANT_SQ8 && s->sq8 == NULL ? "false" : "true");
 	escape_json(&buf, rc == HNSW_OK ? "" : err.message);
 	appendStringInfoChar(&buf, '}');
 	index_close(index, AccessShareLock);

@@ -24,17 +24,29 @@
 #include "utils/relcache.h"
 
 #include "hnsw.h"
+#include "quant_sq8.h"
 
 #define BH_MAGIC			0x42484E57	/* "BHNW" */
-#define BH_VERSION			1
+#define BH_VERSION			2
 #define BH_META_BLKNO		0
 #define BH_MAX_EXTENTS		64
 
 #define BH_PAGE_META		1
 #define BH_PAGE_NODE		2
 #define BH_PAGE_UPPER		3
+#define BH_PAGE_VECTOR		4	/* full vectors of a quantized index */
+#define BH_PAGE_QUANT		5	/* the serialised quantizer */
+
+/* BhMeta.quant: what a node slot holds */
+#define BH_QUANT_NONE		0	/* the full vector */
+#define BH_QUANT_SQ8		1	/* an SQ8 code; the full vector in vector pages */
+#define BH_QUANT_PAGES		2	/* nothing: the full vector in vector pages */
+
+/* a quantized index trains its quantizer once it has this many vectors */
+#define BH_SQ8_TRAIN_MIN	1000
 
 #define BH_SLOT_DELETED		0x01
+#define BH_SLOT_NOCODE		0x02	/* SQ8: added before training, no code */
 
 typedef struct BhPageOpaque
 {
@@ -65,9 +77,24 @@ typedef struct BhMeta
 	uint32		n_extents;
 	BlockNumber ext_start[BH_MAX_EXTENTS];
 	uint32		ext_len[BH_MAX_EXTENTS];
+	/* quantized indexes (quant = BH_QUANT_SQ8) */
+	uint32		quant;			/* BH_QUANT_* */
+	uint32		payload_size;	/* slot bytes between head and ids */
+	uint32		vec_size;		/* bytes of a full vector */
+	uint32		vec_per_page;	/* full vectors per vector page; 0: one
+								 * vector spans vec_pages pages */
+	uint32		vec_pages;		/* pages of one vector (1 if vec_per_page) */
+	BlockNumber vec_block;		/* vector page being filled, or Invalid */
+	uint32		vec_used;		/* vectors in it */
+	BlockNumber quant_block;	/* first quantizer page; Invalid: untrained */
+	uint32		quant_len;		/* serialised quantizer bytes */
 } BhMeta;
 
-/* head of a node slot; then float vec[dim], uint32 ids[2m], float dists[2m] */
+/*
+ * Head of a node slot; then the payload (BhMeta.payload_size bytes: float
+ * vec[dim], or for SQ8 uint8 code[dim] padded to 4 bytes and the code's
+ * float norm), uint32 ids[2m], float dists[2m].
+ */
 typedef struct BhSlot
 {
 	uint8		flags;
@@ -77,7 +104,9 @@ typedef struct BhSlot
 	uint64		label;			/* heap TID: block << 16 | offset */
 	BlockNumber upper_blk;		/* InvalidBlockNumber when level 0 */
 	uint16		upper_off;		/* byte offset of the item in its page */
-	uint16		unused;
+	uint16		vec_off;		/* SQ8: byte offset of the full vector */
+	BlockNumber vec_blk;		/* SQ8: (first) page of the full vector */
+	uint32		unused;
 } BhSlot;
 
 /* head of one layer in an upper item; then uint32 ids[m], float dists[m] */
@@ -120,7 +149,7 @@ typedef struct BhStore
 	Buffer	   *score_bufs;		/* 2m: pins of a scored batch */
 	uint32	   *score_slots;	/* 2m: slots of a scored batch */
 	BlockNumber *score_blks;	/* 2m: blocks of a scored batch */
-	int			vec_lines;		/* vector cache lines past a slot's first 4 */
+	int			payload_lines;	/* payload cache lines past a slot's first */
 
 	/*
 	 * Read-only scan mode (bh_store_hold_reads): reads keep the last page
@@ -132,6 +161,14 @@ typedef struct BhStore
 	bool		hold_reads;
 	Buffer		held_buf;		/* InvalidBuffer when none */
 	BlockNumber held_blk;
+
+	/* quantized indexes (meta.quant == BH_QUANT_SQ8), see hnsw_quant.c */
+	BrainySq8  *sq8;			/* the quantizer; NULL until trained */
+	BrainySq8Query sq8q;		/* the current search's query, prepared */
+	float	   *sq8_buf;		/* 2 * dim: its terms */
+	bool		sq8_ready;		/* sq8q is this search's query */
+	bool		sq8_exact;		/* score with full vectors (writers) */
+	float	   *vec_buf;		/* dim: a full vector from vector pages */
 } BhStore;
 
 /* memory from a context, counted and optionally limited */
@@ -158,10 +195,13 @@ extern void brainy_hnsw_init(void);
 
 /* hnsw_store.c */
 extern void bh_alloc_init(BhAlloc *al, MemoryContext cxt, Size limit);
-extern Size bh_slot_size(int dim, int m);
-extern int	bh_max_dim(int m);
-extern void bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric);
+extern Size bh_slot_size(int dim, int m, int quant);
+extern void bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric,
+						 int quant);
 extern void bh_init_page(Page page, uint16 type);
+extern void bh_check_page(Relation index, Page page, BlockNumber blk, uint16 type);
+extern void bh_ensure_block(Relation index, BlockNumber blk);
+extern void bh_write_meta(BhStore *s, Page metapage);
 extern void bh_read_meta(Relation index, BhMeta *meta);
 extern BhStore *bh_store_open(Relation index, bool cache);
 extern void bh_store_reload(BhStore *s);
@@ -174,6 +214,23 @@ extern void bh_label_to_tid(uint64 label, ItemPointer tid);
 extern uint64 bh_tid_to_label(ItemPointer tid);
 extern int	bh_slot_read_head(BhStore *s, uint32 id, BhSlot *hdr);
 extern void bh_cache_reset(BhStore *s);
+extern void bh_store_new_search(BhStore *s);
+extern Buffer bh_read_buffer(Relation index, BlockNumber blk);
+
+/* hnsw_quant.c */
+extern Size bh_payload_size(int dim, int quant);
+extern int	bh_max_dim(int m, int quant);
+extern void bh_meta_init_quant(BhMeta *meta);
+extern void bh_sq8_encode_slot(const BrainySq8 *q, const BhMeta *meta, BhSlot *sp,
+							   const float *vec);
+extern BrainySq8 *bh_sq8_train(int dim, const float *vecs, Size n);
+extern char **bh_sq8_pages(const BrainySq8 *q, uint32 *len, int *npages);
+extern void bh_sq8_load(BhStore *s);
+extern float bh_sq8_distance(BhStore *s, const float *q, BhSlot *sp);
+extern void bh_vec_read(BhStore *s, const BhSlot *hdr, float *out);
+extern void bh_vec_append(BhStore *s, const float *vec, BlockNumber *blk_out,
+						  uint16 *off_out);
+extern void bh_sq8_train_store(BhStore *s, const float *extra);
 extern BlockNumber bh_node_block(const BhMeta *meta, uint32 id, uint32 *slot);
 
 #endif							/* BRAINY_HNSW_AM_H */

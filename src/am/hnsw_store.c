@@ -75,24 +75,15 @@ bh_error(const char *what, int rc, const HnswError *err)
 /* -------------------------------------------------------------- layout */
 
 Size
-bh_slot_size(int dim, int m)
+bh_slot_size(int dim, int m, int quant)
 {
-	return MAXALIGN(sizeof(BhSlot) + sizeof(float) * (Size) dim +
+	return MAXALIGN(sizeof(BhSlot) + bh_payload_size(dim, quant) +
 					(sizeof(uint32) + sizeof(float)) * 2 * (Size) m);
 }
 
-int
-bh_max_dim(int m)
-{
-	Size		room = BH_DATA_SIZE - sizeof(BhSlot) -
-		(sizeof(uint32) + sizeof(float)) * 2 * (Size) m;
-
-	/* bh_slot_size rounds up to MAXALIGN: stay below that */
-	return (int) ((room & ~(Size) (MAXIMUM_ALIGNOF - 1)) / sizeof(float));
-}
-
 void
-bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric)
+bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric,
+			 int quant)
 {
 	memset(meta, 0, sizeof(BhMeta));
 	meta->magic = BH_MAGIC;
@@ -105,7 +96,9 @@ bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric)
 	meta->max_level = -1;
 	meta->n_nodes = 0;
 	meta->prng = HNSW_DEFAULT_SEED;
-	meta->slot_size = bh_slot_size(dim, m);
+	meta->quant = quant;
+	meta->payload_size = bh_payload_size(dim, quant);
+	meta->slot_size = bh_slot_size(dim, m, quant);
 	meta->per_page = BH_DATA_SIZE / meta->slot_size;
 	meta->upper_layer_size = sizeof(BhUpperLayer) +
 		(sizeof(uint32) + sizeof(float)) * m;
@@ -114,6 +107,8 @@ bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric)
 	meta->next_block = 1;
 	meta->upper_block = InvalidBlockNumber;
 	meta->n_extents = 0;
+	if (quant != BH_QUANT_NONE)
+		bh_meta_init_quant(meta);
 }
 
 void
@@ -128,7 +123,7 @@ bh_init_page(Page page, uint16 type)
 	((PageHeader) page)->pd_lower = BH_DATA_START;
 }
 
-static void
+void
 bh_check_page(Relation index, Page page, BlockNumber blk, uint16 type)
 {
 	BhPageOpaque *op;
@@ -203,7 +198,7 @@ bh_slot_vec(BhSlot *s)
 static inline uint32 *
 bh_slot_ids(BhSlot *s, const BhMeta *meta)
 {
-	return (uint32 *) (bh_slot_vec(s) + meta->dim);
+	return (uint32 *) ((char *) (s + 1) + meta->payload_size);
 }
 
 static inline float *
@@ -335,6 +330,7 @@ bh_store_hold_reads(BhStore *s)
 	s->hold_reads = true;
 	s->held_buf = InvalidBuffer;
 	s->held_blk = InvalidBlockNumber;
+	s->sq8_exact = false;
 }
 
 /*
@@ -491,6 +487,19 @@ bh_src_vector(void *ctx, uint32_t id, float *buf)
 	BhStore    *s = (BhStore *) ctx;
 	const float *v;
 
+	if (s->meta.quant != BH_QUANT_NONE)
+	{
+		BhSlot		hdr;
+
+		/* the full vector, from the vector pages: one lock at a time */
+		if (bh_slot_read_head(s, id, &hdr) != 0)
+			return NULL;
+		if (s->hold_reads)
+			bh_store_release(s);
+		bh_vec_read(s, &hdr, buf);
+		return buf;
+	}
+
 	/*
 	 * In scan mode, point into the held page instead of copying: the engine
 	 * uses the vector only before its next callback (which may release it).
@@ -547,6 +556,13 @@ bh_pin_block(Relation index, BlockNumber blk, Buffer guess)
 	buf = ReadBuffer(index, blk);
 	bh_recent[bh_recent_slot(index, blk)] = buf;
 	return buf;
+}
+
+/* ReadBuffer through the recent-buffer guesses (for pages read often) */
+Buffer
+bh_read_buffer(Relation index, BlockNumber blk)
+{
+	return bh_pin_block(index, blk, bh_recent_guess(index, blk));
 }
 
 static inline void
@@ -614,6 +630,10 @@ bh_score_chunk(BhStore *s, const uint32_t *ids, int c, int cend,
 		bufs[i] = bh_pin_block(index, blks[i], guess);
 		if (bufs[i] != guess)
 			bh_prefetch_slot(BufferGetPage(bufs[i]), meta, slots[i]);
+		/* a short payload (a code) entirely, else the first one's */
+		if (i == c || s->payload_lines <= 16)
+			bh_prefetch_lines((const char *) bh_slot(BufferGetPage(bufs[i]), meta, slots[i]) + 64,
+							  s->payload_lines);
 	}
 	for (i = c; i < cend; i++)
 	{
@@ -630,10 +650,27 @@ bh_score_chunk(BhStore *s, const uint32_t *ids, int c, int cend,
 		sp = bh_slot(page, meta, slots[i]);
 		if (sp->n0 > 2 * meta->m)
 			bh_bad_n0(s, ids[i], sp);
-		if (i + 1 < cend)
-			bh_prefetch_lines((const char *) bh_slot(BufferGetPage(bufs[i + 1]), meta, slots[i + 1]) + 256,
-							  s->vec_lines);
-		out[i] = dist(dctx, q, bh_slot_vec(sp));
+		if (i + 1 < cend && s->payload_lines > 16)
+			bh_prefetch_lines((const char *) bh_slot(BufferGetPage(bufs[i + 1]), meta, slots[i + 1]) + 64,
+							  s->payload_lines);
+		if (meta->quant == BH_QUANT_NONE)
+			out[i] = dist(dctx, q, bh_slot_vec(sp));
+		else if (!s->sq8_exact && s->sq8 != NULL &&
+				 !(sp->flags & BH_SLOT_NOCODE))
+			out[i] = bh_sq8_distance(s, q, sp);
+		else
+		{
+			BhSlot		hdr = *sp;
+
+			/* the full vector: from other pages, so unlock this one first */
+			if (s->cache)
+				bh_cache_fill(s, ids[i], sp);
+			LockBuffer(bufs[i], BUFFER_LOCK_UNLOCK);
+			bh_vec_read(s, &hdr, s->vec_buf);
+			out[i] = dist(dctx, q, s->vec_buf);
+			ReleaseBuffer(bufs[i]);
+			continue;
+		}
 		/* what the search will not look at again need not be cached */
 		if (s->cache && out[i] < bound)
 			bh_cache_fill(s, ids[i], sp);
@@ -824,7 +861,7 @@ bh_read_list(void *ctx, uint32_t id, int layer, uint32_t *ids, float *dists,
 /* ------------------------------------------------------------- writes */
 
 /* Make sure block blk exists physically (blocks past EOF are zero-filled). */
-static void
+void
 bh_ensure_block(Relation index, BlockNumber blk)
 {
 	if (blk < RelationGetNumberOfBlocks(index))
@@ -839,7 +876,7 @@ bh_ensure_block(Relation index, BlockNumber blk)
 	UnlockRelationForExtension(index, ExclusiveLock);
 }
 
-static void
+void
 bh_write_meta(BhStore *s, Page metapage)
 {
 	memcpy(BhPageGetMeta(metapage), &s->meta, sizeof(BhMeta));
@@ -855,8 +892,10 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	uint32		id = meta->n_nodes;
 	uint32		slot;
 	BlockNumber blk,
-				ublk = InvalidBlockNumber;
-	uint16		uoff = 0;
+				ublk = InvalidBlockNumber,
+				vblk = InvalidBlockNumber;
+	uint16		uoff = 0,
+				voff = 0;
 	bool		unew = false;
 	Buffer		mbuf,
 				nbuf,
@@ -870,6 +909,15 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 
 	if (id >= HNSW_MAX_NODES || level < 0 || level > (int) meta->max_level_fit)
 		return -1;
+	if (meta->quant != BH_QUANT_NONE)
+	{
+		/* its own WAL records first: space nothing points to yet */
+		if (meta->quant == BH_QUANT_SQ8 && s->sq8 == NULL &&
+			meta->quant_block == InvalidBlockNumber &&
+			id + 1 >= BH_SQ8_TRAIN_MIN)
+			bh_sq8_train_store(s, vec);
+		bh_vec_append(s, vec, &vblk, &voff);
+	}
 	blk = bh_node_block(meta, id, &slot);
 	if (blk == InvalidBlockNumber)
 	{
@@ -955,7 +1003,14 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	sp->nsel0 = HNSW_NSEL_UNKNOWN;
 	sp->upper_blk = level > 0 ? ublk : InvalidBlockNumber;
 	sp->upper_off = uoff;
-	memcpy(bh_slot_vec(sp), vec, sizeof(float) * meta->dim);
+	sp->vec_blk = vblk;
+	sp->vec_off = voff;
+	if (meta->quant == BH_QUANT_NONE)
+		memcpy(bh_slot_vec(sp), vec, sizeof(float) * meta->dim);
+	else if (s->sq8 != NULL)
+		bh_sq8_encode_slot(s->sq8, meta, sp, vec);
+	else if (meta->quant == BH_QUANT_SQ8)
+		sp->flags |= BH_SLOT_NOCODE;
 	if (upage)
 	{
 		int			l;
@@ -1121,6 +1176,15 @@ bh_store_reload(BhStore *s)
 	s->st.max_level = s->meta.max_level;
 	hnsw_store_source(&s->st, &s->src);
 	bh_cache_reset(s);
+	if (s->meta.quant == BH_QUANT_SQ8)
+		bh_sq8_load(s);
+}
+
+/* Start a search: the query to prepare for code distances is a new one. */
+void
+bh_store_new_search(BhStore *s)
+{
+	s->sq8_ready = false;
 }
 
 /* A store over index, in CurrentMemoryContext. */
@@ -1136,8 +1200,15 @@ bh_store_open(Relation index, bool cache)
 	s->score_bufs = palloc(sizeof(Buffer) * 2 * s->meta.m);
 	s->score_slots = palloc(sizeof(uint32) * 2 * s->meta.m);
 	s->score_blks = palloc(sizeof(BlockNumber) * 2 * s->meta.m);
-	/* cache lines of a vector not prefetched with the slot head */
-	s->vec_lines = Max(0, (int) ((sizeof(BhSlot) + sizeof(float) * s->meta.dim - 256 + 63) / 64));
+	if (s->meta.quant != BH_QUANT_NONE)
+	{
+		s->sq8_buf = palloc(sizeof(float) * 2 * s->meta.dim);
+		s->vec_buf = palloc(sizeof(float) * s->meta.dim);
+	}
+	/* writers score with full vectors; scans (bh_store_hold_reads) with codes */
+	s->sq8_exact = true;
+	/* cache lines of a slot's payload past the slot's first line */
+	s->payload_lines = Max(0, (int) ((sizeof(BhSlot) + s->meta.payload_size - 64 + 63) / 64));
 	if (cache)
 	{
 		s->cache_n = 1024;

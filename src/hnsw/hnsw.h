@@ -361,6 +361,14 @@ extern int	hnsw_search_knn(HnswSearch *sc, const HnswSource *src,
 							const float *query, int k, int ef,
 							HnswResult *out, int *n_out, HnswError *err);
 
+/*
+ * Distance from the query of sc's last search (as the search prepared it:
+ * normalised under cosine) to v (dim floats, normalised under cosine like
+ * stored vectors), computed as the search computes distances: for
+ * re-ranking results a source scored approximately.
+ */
+extern float hnsw_search_query_distance(const HnswSearch *sc, const float *v);
+
 /* ------------------------------------------- read-write storage interface */
 
 /*

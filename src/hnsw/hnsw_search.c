@@ -439,3 +439,9 @@ hnsw_search_knn(HnswSearch *sc, const HnswSource *src, const float *query,
 	*n_out = (int) i;
 	return HNSW_OK;
 }
+
+float
+hnsw_search_query_distance(const HnswSearch *sc, const float *v)
+{
+	return hnsw_distance(&sc->dist, sc->query, v);
+}
