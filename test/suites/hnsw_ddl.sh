@@ -419,6 +419,7 @@ check "$step: the table is empty" same "$(val "SELECT count(*) FROM ul")" 0
 check "$step: its index is empty and valid" \
 	same "$(val "SELECT (j->>'ok') || ' ' || (j->>'n_nodes') FROM brainy_hnsw_check('ul_v') j")" "true 0"
 sql -c "INSERT INTO ul SELECT i, rv(16) FROM generate_series(1, 400) i"
+check "$step: inserts work" same "$(val "SELECT count(*) FROM ul")" 400
 verify_big "$step" ul ul_v "<->" 1
 
 check "the only backend that died is the one killed" \
