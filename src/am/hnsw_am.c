@@ -1415,6 +1415,13 @@ brainy_hnsw_check(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a brainy_hnsw index",
 						RelationGetRelationName(index))));
+	/* a failed CREATE INDEX CONCURRENTLY leaves an index with no pages */
+	if (RelationGetNumberOfBlocks(index) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("brainy_hnsw index \"%s\" has not been built",
+						RelationGetRelationName(index)),
+				 errhint("REINDEX or drop it.")));
 	s = bh_store_open(index, true);
 	bh_alloc_init(&al, CurrentMemoryContext, 0);
 	memset(&rep, 0, sizeof(rep));

@@ -8,6 +8,13 @@
 #       Sets PGC_<NAME>_PORT, PGC_<NAME>_DIR, PGC_<NAME>_PID.
 #   pgc_psql NAME [psql args...]   run psql against it as the superuser.
 #   pgc_stop NAME                  stop it (by its recorded postmaster PID).
+#   pgc_start_standby NAME PRIMARY [extra postgresql.conf lines...]
+#       take a base backup of the running cluster PRIMARY (pg_basebackup as
+#       the unprivileged user, over 127.0.0.1, with -R so it streams from
+#       PRIMARY) into a fresh temp dir and start it as a hot standby on its
+#       own free port.  Sets and registers the same variables as pgc_start.
+#       PRIMARY needs wal_level = replica (PostgreSQL 15's default); initdb's
+#       default pg_hba.conf already lets 127.0.0.1 replicate.
 # pgc_start installs an EXIT trap that stops every cluster; a caller with its
 # own clean-up defines a function pgc_on_exit, which that trap runs too.
 # Nothing here listens on anything but 127.0.0.1.
@@ -41,7 +48,7 @@ pgc_free_port() {
 
 pgc_start() {
 	local name=$1; shift
-	local dir port pid
+	local dir port
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/brainy-pg-$name.XXXXXX") || return 1
 	chmod 755 "$dir"
 	[ "$(id -u)" = 0 ] && chown "$PGC_OSUSER" "$dir"
@@ -62,6 +69,13 @@ pgc_start() {
 		local line
 		for line in "$@"; do echo "$line"; done
 	} >>"$dir/data/postgresql.conf"
+	pgc_launch "$name" "$dir" "$port"
+}
+
+# pgc_launch NAME DIR PORT: start the cluster in DIR/data (configured for
+# PORT) and register it; on failure show its log and remove DIR.
+pgc_launch() {
+	local name=$1 dir=$2 port=$3 pid
 	if ! pgc_as "$PGC_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
 		echo "pgcluster: server failed to start, log:" >&2
 		cat "$dir/server.log" >&2
@@ -77,6 +91,36 @@ pgc_start() {
 	PGC_NAMES="$PGC_NAMES $name"
 	trap pgc_stop_all EXIT
 	trap 'exit 130' INT TERM
+}
+
+pgc_start_standby() {
+	local name=$1 primary=$2; shift 2
+	local dir port pport
+	eval "pport=\${PGC_${primary}_PORT:-}"
+	if [ -z "$pport" ]; then
+		echo "pgcluster: no running cluster named $primary" >&2
+		return 1
+	fi
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/brainy-pg-$name.XXXXXX") || return 1
+	chmod 755 "$dir"
+	[ "$(id -u)" = 0 ] && chown "$PGC_OSUSER" "$dir"
+	port=$(pgc_free_port) || return 1
+	if ! pgc_as "$PGC_BINDIR/pg_basebackup" -h 127.0.0.1 -p "$pport" -U postgres \
+			-D "$dir/data" -R -X stream -c fast --no-sync >"$dir/basebackup.log" 2>&1; then
+		echo "pgcluster: pg_basebackup of $primary failed:" >&2
+		cat "$dir/basebackup.log" >&2
+		rm -rf "$dir"
+		return 1
+	fi
+	# later lines win over the primary's copied settings
+	{
+		echo "port = $port"
+		echo "unix_socket_directories = '$dir'"
+		echo "hot_standby = on"
+		local line
+		for line in "$@"; do echo "$line"; done
+	} >>"$dir/data/postgresql.conf"
+	pgc_launch "$name" "$dir" "$port"
 }
 
 pgc_psql() {
