@@ -147,5 +147,26 @@ INSERT INTO hv_unlogged VALUES (1, '[1,1]');
 REINDEX INDEX hv_unlogged_idx;
 SELECT id FROM hv_unlogged ORDER BY v <-> '[50,3]' LIMIT 3;
 
-DROP TABLE hv, hv_big, hv_nodim, hv_unlogged;
+-- VACUUM frees the slots of deleted rows; new rows reuse them (the node
+-- count and the size stay), and every row is still found
+CREATE TABLE hv_reuse (id int, v vector(8)) WITH (autovacuum_enabled = off);
+INSERT INTO hv_reuse SELECT i, (SELECT array_agg(sin(i * 0.9 + j * 1.7)::real)
+	FROM generate_series(1, 8) j)::vector FROM generate_series(1, 2000) i;
+CREATE INDEX hv_reuse_idx ON hv_reuse USING brainy_hnsw (v vector_l2_ops) WITH (m = 8);
+SELECT pg_relation_size('hv_reuse_idx') AS size_before \gset
+DELETE FROM hv_reuse WHERE id % 2 = 0;
+VACUUM hv_reuse;
+INSERT INTO hv_reuse SELECT i, (SELECT array_agg(sin(i * 0.9 + j * 1.7)::real)
+	FROM generate_series(1, 8) j)::vector FROM generate_series(2001, 2900) i;
+SELECT j->>'ok' AS ok, j->>'n_nodes' AS nodes, j->>'n_live' AS live, j->>'n_deleted' AS deleted
+FROM brainy_hnsw_check('hv_reuse_idx') j;
+SELECT pg_relation_size('hv_reuse_idx') <= :size_before + 2 * 8192 AS size_kept;
+SET enable_seqscan = off;
+SET brainy.ef_search = 200;
+SELECT count(*) FILTER (WHERE (SELECT id FROM hv_reuse ORDER BY v <-> q.v LIMIT 1) = q.id) AS found,
+	count(*) AS rows FROM hv_reuse q WHERE q.id % 10 = 3;
+RESET enable_seqscan;
+RESET brainy.ef_search;
+
+DROP TABLE hv, hv_big, hv_nodim, hv_unlogged, hv_reuse;
 DROP FUNCTION hv_same(vector);

@@ -111,6 +111,14 @@ INSERT INTO hq_max SELECT i, (SELECT array_agg((((j * 5) % 13) + i * 0.5)::real)
 SET enable_seqscan = off;
 SELECT count(*) AS found_itself FROM hq_max q
 WHERE (SELECT id FROM hq_max ORDER BY v <-> q.v LIMIT 1) = q.id;
+-- freed slots are reused, the new vectors written over the old ones
+DELETE FROM hq_max WHERE id > 20;
+VACUUM hq_max;
+INSERT INTO hq_max SELECT i, (SELECT array_agg((((j * 5) % 17) + i * 0.5)::real) FROM generate_series(1, 16000) j)::vector
+	FROM generate_series(31, 40) i;
+SELECT j->>'ok' AS ok, j->>'n_nodes' AS nodes, j->>'n_live' AS live FROM brainy_hnsw_check('hq_max_idx') j;
+SELECT count(*) AS found_itself FROM hq_max q
+WHERE (SELECT id FROM hq_max ORDER BY v <-> q.v LIMIT 1) = q.id;
 RESET enable_seqscan;
 
 DROP TABLE hq, hq_big, hq_huge, hq_max;

@@ -1203,6 +1203,8 @@ bh_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		wc->busy = false;
 		if (rc != HNSW_OK)
 			bh_error("repair", rc, &err);
+		/* the repaired nodes' slots are free for new rows */
+		bh_free_rebuild(s);
 	}
 	UnlockPage(index, BH_META_BLKNO, ExclusiveLock);
 	stats->num_pages = RelationGetNumberOfBlocks(index);

@@ -36,6 +36,7 @@
 #define BH_PAGE_UPPER		3
 #define BH_PAGE_VECTOR		4	/* full vectors of a quantized index */
 #define BH_PAGE_QUANT		5	/* the serialised quantizer */
+#define BH_PAGE_FREE		6	/* ids of node slots to reuse (hnsw_free.c) */
 
 /* BhMeta.quant: what a node slot holds */
 #define BH_QUANT_NONE		0	/* the full vector */
@@ -88,7 +89,18 @@ typedef struct BhMeta
 	uint32		vec_used;		/* vectors in it */
 	BlockNumber quant_block;	/* first quantizer page; Invalid: untrained */
 	uint32		quant_len;		/* serialised quantizer bytes */
+	/* free list (hnsw_free.c) */
+	BlockNumber free_first;		/* first page of the chain, or Invalid */
+	BlockNumber free_block;		/* page inserts take ids from, or Invalid */
+	uint32		n_free;			/* ids left in the list */
 } BhMeta;
+
+/* head of a free page's data; then uint32 ids[n] */
+typedef struct BhFreeHead
+{
+	uint32		n;
+	BlockNumber next;			/* next page of the chain, or Invalid */
+} BhFreeHead;
 
 /*
  * Head of a node slot; then the payload (BhMeta.payload_size bytes: float
@@ -231,6 +243,12 @@ extern void bh_vec_read(BhStore *s, const BhSlot *hdr, float *out);
 extern void bh_vec_append(BhStore *s, const float *vec, BlockNumber *blk_out,
 						  uint16 *off_out);
 extern void bh_sq8_train_store(BhStore *s, const float *extra);
+extern void bh_vec_overwrite(BhStore *s, const BhSlot *hdr, const float *vec);
+
+/* hnsw_free.c */
+extern void bh_free_rebuild(BhStore *s);
+extern bool bh_free_peek(BhStore *s, uint32 *id, BhSlot *old);
+extern void bh_free_pop(BhMeta *meta, Page fpage);
 extern BlockNumber bh_node_block(const BhMeta *meta, uint32 id, uint32 *slot);
 
 #endif							/* BRAINY_HNSW_AM_H */

@@ -421,6 +421,48 @@ bh_vec_append(BhStore *s, const float *vec, BlockNumber *blk_out,
 }
 
 /*
+ * Write vec over the full vector of a node whose slot head is hdr (a freed
+ * node whose slot a new row reuses: nothing reads it meanwhile but scans
+ * that started before, which may then see either vector).  Its own WAL
+ * records, at most 3 pages each.
+ */
+void
+bh_vec_overwrite(BhStore *s, const BhSlot *hdr, const float *vec)
+{
+	const BhMeta *meta = &s->meta;
+	uint32		p;
+
+	bh_vec_check_ptr(s, hdr);
+	for (p = 0; p < meta->vec_pages; p += 3)
+	{
+		GenericXLogState *state;
+		Buffer		bufs[3];
+		uint32		k,
+					nk = Min(3, meta->vec_pages - p);
+
+		for (k = 0; k < nk; k++)
+		{
+			bufs[k] = ReadBuffer(s->index, hdr->vec_blk + p + k);
+			LockBuffer(bufs[k], BUFFER_LOCK_EXCLUSIVE);
+			bh_check_page(s->index, BufferGetPage(bufs[k]), hdr->vec_blk + p + k,
+						  BH_PAGE_VECTOR);
+		}
+		state = GenericXLogStart(s->index);
+		for (k = 0; k < nk; k++)
+		{
+			Page		page = GenericXLogRegisterBuffer(state, bufs[k], 0);
+			Size		done = (Size) (p + k) * BH_DATA_SIZE;
+			Size		chunk = Min((Size) BH_DATA_SIZE, meta->vec_size - done);
+
+			memcpy((char *) page + hdr->vec_off, (const char *) vec + done, chunk);
+		}
+		GenericXLogFinish(state);
+		for (k = 0; k < nk; k++)
+			UnlockReleaseBuffer(bufs[k]);
+	}
+}
+
+/*
  * Train the quantizer of s's untrained index from the full vectors of its
  * nodes and extra (the vector being added), write it to fresh quantizer
  * pages and record it in the metapage.  Under the insert lock.

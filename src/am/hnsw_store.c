@@ -107,6 +107,9 @@ bh_meta_init(BhMeta *meta, int dim, int m, int efc, HnswMetric metric,
 	meta->next_block = 1;
 	meta->upper_block = InvalidBlockNumber;
 	meta->n_extents = 0;
+	meta->free_first = InvalidBlockNumber;
+	meta->free_block = InvalidBlockNumber;
+	meta->n_free = 0;
 	if (quant != BH_QUANT_NONE)
 		bh_meta_init_quant(meta);
 }
@@ -897,9 +900,13 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	uint16		uoff = 0,
 				voff = 0;
 	bool		unew = false;
+	bool		recycle;
+	bool		ureuse;
+	BhSlot		old;
 	Buffer		mbuf,
 				nbuf,
-				ubuf = InvalidBuffer;
+				ubuf = InvalidBuffer,
+				fbuf = InvalidBuffer;
 	Page		mpage,
 				npage,
 				upage = NULL;
@@ -907,19 +914,33 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	BhSlot	   *sp;
 	Size		usize = (Size) level * meta->upper_layer_size;
 
-	if (id >= HNSW_MAX_NODES || level < 0 || level > (int) meta->max_level_fit)
+	if (level < 0 || level > (int) meta->max_level_fit)
 		return -1;
+	/* the slot of a node VACUUM freed, if any (hnsw_free.c) */
+	recycle = bh_free_peek(s, &id, &old);
+	if (!recycle && id >= HNSW_MAX_NODES)
+		return -1;
+	/* its upper lists go into the old item when they fit */
+	ureuse = recycle && level > 0 && level <= old.level &&
+		old.upper_blk != InvalidBlockNumber;
 	if (meta->quant != BH_QUANT_NONE)
 	{
 		/* its own WAL records first: space nothing points to yet */
 		if (meta->quant == BH_QUANT_SQ8 && s->sq8 == NULL &&
 			meta->quant_block == InvalidBlockNumber &&
-			id + 1 >= BH_SQ8_TRAIN_MIN)
+			meta->n_nodes + 1 >= BH_SQ8_TRAIN_MIN)
 			bh_sq8_train_store(s, vec);
-		bh_vec_append(s, vec, &vblk, &voff);
+		if (recycle)
+		{
+			bh_vec_overwrite(s, &old, vec);
+			vblk = old.vec_blk;
+			voff = old.vec_off;
+		}
+		else
+			bh_vec_append(s, vec, &vblk, &voff);
 	}
 	blk = bh_node_block(meta, id, &slot);
-	if (blk == InvalidBlockNumber)
+	if (blk == InvalidBlockNumber && !recycle)
 	{
 		uint32		total = 0,
 					e,
@@ -941,12 +962,33 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	}
 	bh_ensure_block(s->index, blk);
 
+	if (blk == InvalidBlockNumber)
+		return -1;
+
 	mbuf = ReadBuffer(s->index, BH_META_BLKNO);
 	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	if (recycle)
+	{
+		fbuf = ReadBuffer(s->index, meta->free_block);
+		LockBuffer(fbuf, BUFFER_LOCK_EXCLUSIVE);
+	}
 	nbuf = ReadBuffer(s->index, blk);
 	LockBuffer(nbuf, BUFFER_LOCK_EXCLUSIVE);
 
-	if (level > 0)
+	if (ureuse)
+	{
+		ublk = old.upper_blk;
+		uoff = old.upper_off;
+		if (ublk >= meta->next_block ||
+			uoff + usize > BH_DATA_END || uoff < BH_DATA_START)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("brainy_hnsw index \"%s\" is corrupted: node %u has a bad upper item",
+							RelationGetRelationName(s->index), id)));
+		ubuf = ReadBuffer(s->index, ublk);
+		LockBuffer(ubuf, BUFFER_LOCK_EXCLUSIVE);
+	}
+	else if (level > 0)
 	{
 		ublk = meta->upper_block;
 		if (ublk != InvalidBlockNumber)
@@ -973,6 +1015,13 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 
 	state = GenericXLogStart(s->index);
 	mpage = GenericXLogRegisterBuffer(state, mbuf, 0);
+	if (recycle)
+	{
+		Page		fpage = GenericXLogRegisterBuffer(state, fbuf, 0);
+
+		bh_check_page(s->index, fpage, meta->free_block, BH_PAGE_FREE);
+		bh_free_pop(meta, fpage);
+	}
 	if (PageIsNew(BufferGetPage(nbuf)))
 	{
 		npage = GenericXLogRegisterBuffer(state, nbuf, GENERIC_XLOG_FULL_IMAGE);
@@ -982,7 +1031,13 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	}
 	else
 		npage = GenericXLogRegisterBuffer(state, nbuf, 0);
-	if (ubuf != InvalidBuffer)
+	if (ureuse)
+	{
+		upage = GenericXLogRegisterBuffer(state, ubuf, 0);
+		bh_check_page(s->index, upage, ublk, BH_PAGE_UPPER);
+		memset((char *) upage + uoff, 0, usize);
+	}
+	else if (ubuf != InvalidBuffer)
 	{
 		if (unew)
 		{
@@ -1019,13 +1074,16 @@ bh_add_node(void *ctx, const float *vec, int level, uint64_t label,
 			bh_upper_layer(upage, meta, uoff, l)->nsel = HNSW_NSEL_UNKNOWN;
 	}
 
-	meta->n_nodes = id + 1;
+	if (!recycle)
+		meta->n_nodes = id + 1;
 	bh_write_meta(s, mpage);
 	GenericXLogFinish(state);
 
 	if (ubuf != InvalidBuffer)
 		UnlockReleaseBuffer(ubuf);
 	UnlockReleaseBuffer(nbuf);
+	if (fbuf != InvalidBuffer)
+		UnlockReleaseBuffer(fbuf);
 	UnlockReleaseBuffer(mbuf);
 	bh_cache_forget(s, id);
 	*id_out = id;
