@@ -121,9 +121,9 @@ bench: $(BENCH_BIN)/bench_distance
 	BENCH_DATASET=fmnist BENCH_STORAGE=plain bash test/bench/bench_sql.sh
 	bash test/bench/bench_ann.sh
 
-# the HNSW engine alone (no PostgreSQL) on Fashion-MNIST
+# the HNSW engine alone (no PostgreSQL) on Fashion-MNIST, serial and 2 threads
 bench-hnsw: $(BENCH_BIN)/bench_hnsw
-	$(BENCH_BIN)/bench_hnsw --fmnist /usr/share/datasets/fashion-mnist --queries 1000
+	$(BENCH_BIN)/bench_hnsw --fmnist /usr/share/datasets/fashion-mnist --queries 1000 --threads 2
 
 $(BENCH_BIN)/bench_quant: test/bench/bench_quant.c $(QUANT_SRCS) src/vector/quant_sq8.h $(DISTANCE_SRCS) src/vector/distance.h
 	@mkdir -p $(BENCH_BIN)
