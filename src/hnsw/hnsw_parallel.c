@@ -589,12 +589,12 @@ hnsw_insert_batch_parallel(HnswIndex *idx, const float *vectors,
 	for (i = 0; i < n; i++)
 	{
 		double		scale;
+		HnswError	why;
 
 		if (levels != NULL && (levels[i] < 0 || levels[i] > HNSW_MAX_LEVEL))
 			return hnsw_fail(err, HNSW_EINVAL,
 							 "level %d of vector %u out of range: must be between 0 and %d",
 							 levels[i], i, HNSW_MAX_LEVEL);
-		HnswError	why;
 
 		rc = hnsw_vector_check(idx->params.metric, vectors + (size_t) i * dim, dim,
 							   &scale, &why);
