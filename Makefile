@@ -33,9 +33,10 @@ AM_OBJS = $(patsubst %.c,%.o,$(wildcard src/am/*.c))
 OBJS = $(VECTOR_OBJS) $(HNSW_OBJS) $(AM_OBJS)
 
 PG_CPPFLAGS = -Isrc/vector -Isrc/hnsw
-PG_CFLAGS = -std=gnu11
-# export only what PostgreSQL looks up (see the file)
-SHLIB_LINK += -Wl,--version-script=src/brainy.map
+PG_CFLAGS = -std=gnu11 -pthread
+# export only what PostgreSQL looks up (see the file); the HNSW engine's
+# parallel build uses POSIX threads
+SHLIB_LINK += -Wl,--version-script=src/brainy.map -pthread
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
 	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz \
@@ -55,7 +56,7 @@ $(OBJS) $(OBJS:.o=.bc): $(wildcard src/*/*.h)
 UNIT_CC ?= $(CC)
 UNIT_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-fno-omit-frame-pointer -Isrc/vector
+	-fno-omit-frame-pointer -pthread -Isrc/vector
 UNIT_BIN = test/unit/bin
 
 DISTANCE_SRCS = src/vector/distance_scalar.c src/vector/distance_avx2.c \
@@ -76,6 +77,17 @@ $(UNIT_BIN)/test_hnsw: test/unit/test_hnsw.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANC
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/hnsw -o $@ test/unit/test_hnsw.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
 
+# the parallel build (threads); also worth running under ThreadSanitizer:
+#   make test/unit/bin/test_hnsw_parallel_tsan && test/unit/bin/test_hnsw_parallel_tsan
+$(UNIT_BIN)/test_hnsw_parallel: test/unit/test_hnsw_parallel.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS) src/vector/distance.h
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/hnsw -o $@ test/unit/test_hnsw_parallel.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
+
+$(UNIT_BIN)/test_hnsw_parallel_tsan: test/unit/test_hnsw_parallel.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS) src/vector/distance.h
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -fsanitize=thread \
+		-pthread -Isrc/vector -Isrc/hnsw -o $@ test/unit/test_hnsw_parallel.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
+
 # 8-bit scalar quantization; its kernels are in DISTANCE_SRCS.  Not part of
 # brainy.so yet: the index access method will link it.
 QUANT_SRCS = src/vector/quant_sq8.c
@@ -85,7 +97,7 @@ $(UNIT_BIN)/test_quant: test/unit/test_quant.c $(QUANT_SRCS) src/vector/quant_sq
 	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ test/unit/test_quant.c $(QUANT_SRCS) $(DISTANCE_SRCS) -lm
 
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
-	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_quant
+	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_hnsw_parallel $(UNIT_BIN)/test_quant
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-quant
 unittest-build: $(UNIT_TESTS)
@@ -105,7 +117,7 @@ $(BENCH_BIN)/bench_distance: test/bench/bench_distance.c $(DISTANCE_SRCS) src/ve
 # each with the types' own storage, then Fashion-MNIST stored inline for both.
 $(BENCH_BIN)/bench_hnsw: test/bench/bench_hnsw.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS)
 	@mkdir -p $(BENCH_BIN)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Isrc/vector -Isrc/hnsw -Itest/unit -o $@ test/bench/bench_hnsw.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -pthread -Isrc/vector -Isrc/hnsw -Itest/unit -o $@ test/bench/bench_hnsw.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
 
 bench: $(BENCH_BIN)/bench_distance
 	$(BENCH_BIN)/bench_distance
@@ -114,9 +126,9 @@ bench: $(BENCH_BIN)/bench_distance
 	BENCH_DATASET=fmnist BENCH_STORAGE=plain bash test/bench/bench_sql.sh
 	bash test/bench/bench_ann.sh
 
-# the HNSW engine alone (no PostgreSQL) on Fashion-MNIST
+# the HNSW engine alone (no PostgreSQL) on Fashion-MNIST, serial and 2 threads
 bench-hnsw: $(BENCH_BIN)/bench_hnsw
-	$(BENCH_BIN)/bench_hnsw --fmnist /usr/share/datasets/fashion-mnist --queries 1000
+	$(BENCH_BIN)/bench_hnsw --fmnist /usr/share/datasets/fashion-mnist --queries 1000 --threads 2
 
 $(BENCH_BIN)/bench_quant: test/bench/bench_quant.c $(QUANT_SRCS) src/vector/quant_sq8.h $(DISTANCE_SRCS) src/vector/distance.h
 	@mkdir -p $(BENCH_BIN)

@@ -1,8 +1,9 @@
 /*
  * hnsw_am.c - the brainy_hnsw index access method.
  *
- * Owns the AM handler, reloptions, GUCs, build (in memory, then pages;
- * on-disk inserts past maintenance_work_mem), insert, ORDER BY scans
+ * Owns the AM handler, reloptions, GUCs, build (in memory, serially or
+ * with threads, then pages; on-disk inserts past maintenance_work_mem),
+ * insert, ORDER BY scans
  * (with iterative rescans), vacuum, cost estimate, and the SQL-callable
  * check and metric support functions.
  *
@@ -328,6 +329,8 @@ typedef struct BhBuildState
 	HnswStore	mst;
 	HnswWriter *mw;
 	BhStore    *ds;				/* after the switch to on-disk inserts */
+	int			nthreads;		/* > 1: stage during the scan, link with
+								 * that many threads (bh_build_link) */
 	double		indtuples;
 	double		heaptuples;
 } BhBuildState;
@@ -638,6 +641,58 @@ bh_build_flush(BhBuildState *bs)
 	bs->idx = NULL;
 }
 
+/*
+ * Link the staged nodes with bs->nthreads threads of the engine (see
+ * hnsw.h, "parallel build").  The threads touch only the graph's memory,
+ * which the engine allocated (palloc) before starting them, and run with
+ * every signal blocked; this thread waits for them without calling
+ * anything that can throw, relaying a query cancel or termination request
+ * to them and reporting progress, and handles the interrupt only once
+ * they have all been joined.
+ */
+static void
+bh_build_link(BhBuildState *bs)
+{
+	HnswLinkJob *job;
+	HnswError	err;
+	uint32		first = hnsw_size(bs->idx);
+	uint32		linked = 0;
+	bool		cancelled = false;
+	int			rc;
+
+	bs->al.limit = 0;			/* the threads' scratch: a few MB at most */
+	if (bs->nthreads > 1)
+		elog(DEBUG1, "brainy_hnsw: linking %u nodes with %d threads",
+			 hnsw_staged_count(bs->idx), bs->nthreads);
+	else
+		elog(DEBUG1, "brainy_hnsw: linking %u nodes in one build thread",
+			 hnsw_staged_count(bs->idx));
+	rc = hnsw_link_start(bs->idx, bs->nthreads, NULL, &job, &err);
+	if (rc != HNSW_OK)
+		bh_error("starting the build threads", rc, &err);
+	while (!hnsw_link_wait(job, 20))
+	{
+		if (!cancelled && InterruptPending &&
+			(QueryCancelPending || ProcDiePending))
+		{
+			hnsw_link_cancel(job);
+			cancelled = true;
+		}
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+									 (int64) first + hnsw_link_progress(job));
+	}
+	rc = hnsw_link_finish(job, &linked, &err);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+								 (int64) first + linked);
+	CHECK_FOR_INTERRUPTS();
+	if (rc == HNSW_ECANCELED)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling brainy_hnsw build")));
+	if (rc != HNSW_OK)
+		bh_error("parallel build", rc, &err);
+}
+
 static void
 bh_build_callback(Relation index, ItemPointer tid, Datum *values,
 				  bool *isnull, bool tupleIsAlive, void *state)
@@ -664,13 +719,9 @@ bh_build_callback(Relation index, ItemPointer tid, Datum *values,
 	level = bh_draw_level(&bs->meta);
 	if (bs->idx)
 	{
-		rc = hnsw_store_insert(bs->mw, &bs->mst, v->x, level, label, NULL, &err);
-		/*
-		 * The in-memory store's add_node fails only when memory runs out,
-		 * which the engine reports as a storage failure: the allocator
-		 * says which it was.
-		 */
-		if (rc == HNSW_ENOMEM || (rc != HNSW_OK && bs->al.refused))
+		/* copy the vector in now, link after the scan (one thread: serial) */
+		rc = hnsw_stage(bs->idx, v->x, label, level, NULL, &err);
+		if (rc == HNSW_ENOMEM)
 		{
 			ereport(NOTICE,
 					(errmsg("hnsw graph no longer fits into maintenance_work_mem after %.0f tuples",
@@ -678,6 +729,7 @@ bh_build_callback(Relation index, ItemPointer tid, Datum *values,
 					 errdetail("Building will take significantly more time."),
 					 errhint("Increase maintenance_work_mem to speed up builds.")));
 			MemoryContextSwitchTo(old);
+			bh_build_link(bs);
 			bh_build_flush(bs);
 			bs->ds = bh_store_open(index, false);
 			MemoryContextSwitchTo(bs->tmpcxt);
@@ -685,13 +737,15 @@ bh_build_callback(Relation index, ItemPointer tid, Datum *values,
 		else if (rc != HNSW_OK)
 			bh_error("insert", rc, &err);
 		else
-			goto counted;
+		{
+			bs->indtuples++;
+			goto done;
+		}
 	}
 	/* on-disk: the metapage keeps the level generator's state */
 	bs->ds->meta.prng = bs->meta.prng;
 	bh_store_insert_one(bs->ds, v->x, label, level);
 
-counted:
 	bs->indtuples++;
 	if (((uint64) bs->indtuples) % 1000 == 0)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
@@ -743,10 +797,28 @@ bh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		bh_error("creating the build graph", rc, &err);
 	hnsw_index_store(bs.idx, &bs.mst);
 
+	/*
+	 * Threads as PostgreSQL would start parallel workers for a btree build
+	 * (max_parallel_maintenance_workers, the table's parallel_workers,
+	 * planner limits; PostgreSQL 15 asks only for btree itself), plus the
+	 * leader's share.  They are threads, not processes: see
+	 * docs/hnsw-design.md.
+	 */
+	bs.nthreads = 1 + plan_create_index_workers(RelationGetRelid(heap),
+												RelationGetRelid(index));
+	if (bs.nthreads > 1)
+		elog(DEBUG1, "brainy_hnsw: building \"%s\" with %d threads",
+			 RelationGetRelationName(index), bs.nthreads);
+	else
+		elog(DEBUG1, "brainy_hnsw: building \"%s\" serially",
+			 RelationGetRelationName(index));
+
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
 	bs.heaptuples = table_index_build_scan(heap, index, indexInfo, true, true,
 										   bh_build_callback, &bs, NULL);
+	if (bs.idx)
+		bh_build_link(&bs);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs.indtuples);
 
 	if (bs.idx)

@@ -29,11 +29,14 @@
  *	  is nearer.
  *	- Not thread-safe: an HnswIndex or HnswSearch is used by one thread at a
  *	  time.  Searches through separate HnswSearch contexts may run
- *	  concurrently on an index that is not being modified.
+ *	  concurrently on an index that is not being modified.  The one
+ *	  exception is the parallel build ("parallel build" below), which runs
+ *	  its own threads inside the engine.
  */
 #ifndef BRAINY_HNSW_H
 #define BRAINY_HNSW_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +48,7 @@
 #define HNSW_EFULL		3		/* node id space exhausted */
 #define HNSW_ESOURCE	4		/* a storage callback failed or returned bad data */
 #define HNSW_ECORRUPT	5		/* the structural check found a problem */
+#define HNSW_ECANCELED	6		/* a parallel build was cancelled */
 
 #define HNSW_ERRMSG_LEN 256
 
@@ -579,6 +583,135 @@ extern int	hnsw_store_repair_deleted(HnswWriter *w, HnswStore *st,
  */
 extern int	hnsw_store_reconnect(HnswWriter *w, HnswStore *st,
 								 uint32_t *n_fixed, HnswError *err);
+
+/* -------------------------------------------------------- parallel build */
+
+/*
+ * Building with several threads, in two steps:
+ *
+ *	1. Staging (one thread, the caller's): hnsw_stage copies a vector into
+ *	   the index with its label and level, allocating everything the node
+ *	   will need, but links it to nothing.  Staged nodes get the ids that
+ *	   follow the graph's (the i-th staged node gets hnsw_size() + i) but
+ *	   are not part of the graph yet: hnsw_size(), searches and checks do
+ *	   not see them.  While nodes are staged, hnsw_insert (and the index's
+ *	   own store's add_node) fail with HNSW_EINVAL.
+ *	2. Linking: hnsw_link_start starts n_threads POSIX threads that insert
+ *	   the staged nodes into the graph concurrently, taking them in id
+ *	   order, each with the insert algorithm of hnsw_insert.  Everything the
+ *	   threads need (their search contexts and scratch, the locks) is
+ *	   allocated by hnsw_link_start, from the index's allocator, on the
+ *	   calling thread: the threads never call the allocator, so it need not
+ *	   be thread-safe (the access method's is PostgreSQL's palloc).  The
+ *	   threads are started with every signal blocked, so signal handlers
+ *	   only ever run on the caller's threads.  While they run, the caller
+ *	   may call hnsw_link_progress, hnsw_link_wait and hnsw_link_cancel, and
+ *	   nothing else on this index; hnsw_link_finish joins the threads and
+ *	   frees what hnsw_link_start allocated.
+ *
+ * Concurrency (as hnswlib does it): each node's lists are guarded by a
+ * mutex (node ids share a table of at most 65,536 mutexes by id modulo its
+ * size), held while a list is copied out by a search or changed by a link,
+ * never while a search computes distances; only the re-selection of a
+ * full list computes distances under its node's lock (the few the
+ * incremental re-selection needs).  The entry point and the top level are
+ * guarded by a global mutex, which an insert that raises the top level
+ * holds for its whole search, so two nodes never raise it concurrently.
+ * Vectors, levels and labels are written at staging and only read while
+ * linking.
+ *
+ * Determinism: with n_threads = 1 nothing is locked and the nodes are
+ * inserted one after the other in id order, so the graph is exactly the
+ * one hnsw_insert gives for the same vectors, levels and order.  With more
+ * threads, inserts overlap and the graph depends on timing (the same kind
+ * of graph, with the same recall, but not the same lists); levels never
+ * depend on timing, since they are fixed at staging.
+ */
+
+#define HNSW_MAX_THREADS 256
+
+/*
+ * Stage vec (dim floats) with label and level: level -1 draws it from the
+ * index's level generator exactly as hnsw_insert would (the generator
+ * advances), 0 .. HNSW_MAX_LEVEL uses the given one (as hnsw_store_insert
+ * does; the generator does not advance).  *id_out (may be NULL) gets the
+ * id the node will have.  HNSW_EINVAL for a vector hnsw_check_vector
+ * rejects, a bad level, or while linking runs; HNSW_ENOMEM; HNSW_EFULL.
+ * On error nothing is staged.
+ */
+extern int	hnsw_stage(HnswIndex *idx, const float *vec, uint64_t label,
+					   int level, uint32_t *id_out, HnswError *err);
+
+/* Number of staged nodes not linked yet. */
+extern uint32_t hnsw_staged_count(const HnswIndex *idx);
+
+/*
+ * Drop every staged node (freeing its level's lists; the node storage is
+ * kept as capacity).  Levels drawn from the generator are not given back.
+ * HNSW_EINVAL while linking runs.
+ */
+extern int	hnsw_drop_staged(HnswIndex *idx, HnswError *err);
+
+typedef struct HnswLinkJob HnswLinkJob;
+
+/*
+ * Start n_threads (1 .. HNSW_MAX_THREADS) threads linking every staged node.
+ * cancel (may be NULL) is polled by the threads between inserts (an atomic
+ * load: set it with an atomic store, or from a signal handler), as is
+ * hnsw_link_cancel: when either is set, each thread finishes the insert it
+ * is in and stops.  HNSW_EINVAL for bad arguments or a job already
+ * running, HNSW_ENOMEM (nothing started), or HNSW_ENOMEM when a thread
+ * cannot be created (the others are stopped before they link anything).
+ * With no staged nodes the job starts no thread and is finished at once.
+ */
+extern int	hnsw_link_start(HnswIndex *idx, int n_threads,
+							volatile const sig_atomic_t *cancel,
+							HnswLinkJob **out, HnswError *err);
+
+/* Nodes linked so far (for progress reports; callable while running). */
+extern uint32_t hnsw_link_progress(const HnswLinkJob *job);
+
+/* Ask the threads to stop after their current insert (async-signal-safe). */
+extern void hnsw_link_cancel(HnswLinkJob *job);
+
+/*
+ * Wait up to timeout_ms (0: just look) for every thread to end; 1 when they
+ * all have, 0 on timeout.
+ */
+extern int	hnsw_link_wait(HnswLinkJob *job, int timeout_ms);
+
+/*
+ * Wait for the threads, free the job, and end the build step.  *n_linked
+ * (may be NULL) gets how many staged nodes were linked: always the first
+ * ones in id order, each completely, so the index holds a valid graph of
+ * its old nodes and those.  The rest stay staged (link them with another
+ * job, or drop them).  Returns HNSW_OK when every staged node was linked,
+ * HNSW_ECANCELED when a cancel stopped the threads before that, or the
+ * error a thread met (HNSW_ENOMEM if a thread's search needed more
+ * memory than was reserved, which the reservation rules out; that node is
+ * in the graph without edges, which hnsw_reconnect repairs).  Like after
+ * any build, hnsw_reconnect is worth calling once at the end.
+ */
+extern int	hnsw_link_finish(HnswLinkJob *job, uint32_t *n_linked,
+							 HnswError *err);
+
+/*
+ * Stage and link n vectors (vectors: n * dim floats, labels: n, levels: n
+ * or NULL to draw each from the generator in order) with n_threads threads
+ * (1: on the calling thread, no threads, the graph hnsw_insert gives).
+ * *n_inserted (may be NULL) gets how many were inserted: vector i gets id
+ * hnsw_size() + i.  On HNSW_ECANCELED (cancel set while it ran) the first
+ * *n_inserted vectors are in the graph and the others were dropped; on
+ * HNSW_EINVAL (any bad vector or level, checked first), HNSW_ENOMEM, or
+ * nodes already staged, nothing is inserted.  Either way the level
+ * generator is left as if only the inserted vectors had been inserted.
+ */
+extern int	hnsw_insert_batch_parallel(HnswIndex *idx, const float *vectors,
+									   const uint64_t *labels,
+									   const int *levels, uint32_t n,
+									   int n_threads,
+									   volatile const sig_atomic_t *cancel,
+									   uint32_t *n_inserted, HnswError *err);
 
 /* ---------------------------------------------------------------- check */
 

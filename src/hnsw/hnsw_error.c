@@ -27,6 +27,8 @@ hnsw_strerror(int code)
 			return "storage callback failed";
 		case HNSW_ECORRUPT:
 			return "index is corrupt";
+		case HNSW_ECANCELED:
+			return "canceled";
 	}
 	return "unknown error";
 }

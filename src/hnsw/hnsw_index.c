@@ -71,7 +71,7 @@ hnsw_destroy(HnswIndex *idx)
 		return;
 	a = idx->alloc;
 	hnsw_work_free(&idx->work);
-	for (i = 0; i < idx->n_nodes; i++)
+	for (i = 0; i < idx->n_nodes + idx->n_staged; i++)
 	{
 		HnswNode   *node = hnsw_node(idx, i);
 
@@ -409,7 +409,8 @@ mem_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	HnswNode   *node;
 	HnswList	list0;
 
-	if (id >= HNSW_MAX_NODES || level < 0 || level > HNSW_MAX_LEVEL ||
+	if (idx->n_staged > 0 || idx->job != NULL ||
+		id >= HNSW_MAX_NODES || level < 0 || level > HNSW_MAX_LEVEL ||
 		hnsw_ensure_node_capacity(idx, id + 1, NULL) != HNSW_OK)
 		return -1;
 	if (level > 0 && (upper = hnsw_upper_alloc(idx, level)) == NULL)

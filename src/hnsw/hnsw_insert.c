@@ -41,10 +41,17 @@ int
 hnsw_insert_search(HnswGraph *g, const float *q, int level, uint32_t exclude,
 				   const uint8_t *info, int *top)
 {
+	return hnsw_insert_search_from(g, q, level, exclude, info, hnsw_g_entry(g),
+								   hnsw_g_max_level(g), top);
+}
+
+int
+hnsw_insert_search_from(HnswGraph *g, const float *q, int level,
+						uint32_t exclude, const uint8_t *info, uint32_t entry,
+						int max_level, int *top)
+{
 	HnswWork   *w = g->w;
 	HnswSearch *sc = w->search;
-	uint32_t	entry = hnsw_g_entry(g);
-	int			max_level = hnsw_g_max_level(g);
 	const HnswCand *seeds;
 	const float *v;
 	HnswCand	ep;
@@ -154,6 +161,10 @@ hnsw_insert(HnswIndex *idx, const float *vec, uint64_t label,
 	rc = hnsw_vector_check(idx->params.metric, vec, idx->params.dim, &scale, err);
 	if (rc != HNSW_OK)
 		return rc;
+	if (idx->n_staged > 0 || idx->job != NULL)
+		return hnsw_fail(err, HNSW_EINVAL,
+						 "cannot insert while %u staged nodes wait to be linked",
+						 idx->n_staged);
 	if (idx->n_nodes >= HNSW_MAX_NODES)
 		return hnsw_fail(err, HNSW_EFULL, "index is full: it has %u nodes",
 						 idx->n_nodes);

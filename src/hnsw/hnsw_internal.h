@@ -43,6 +43,7 @@
 #define BRAINY_HNSW_INTERNAL_H
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -163,6 +164,12 @@ struct HnswSearch
 	float	   *query;			/* dim: the prepared query */
 	float	   *vbuf;			/* dim: vector buffer for sources */
 	float	   *bdist;			/* 2m: distances of a scored batch */
+
+	/*
+	 * A parallel build thread's context: sized up front and never grown
+	 * (the thread must not call the allocator); see hnsw_cand_room.
+	 */
+	bool		frozen;
 };
 
 /* hnsw_search_ctx.c */
@@ -172,6 +179,9 @@ extern int	hnsw_search_init(HnswSearch **out, const HnswAllocator *alloc,
 extern int	hnsw_search_reserve(HnswSearch *sc, uint32_t n_nodes, uint32_t ef,
 								HnswError *err);
 extern int	hnsw_heap_grow(HnswSearch *sc, HnswHeap *h, HnswError *err);
+extern int	hnsw_cand_room(HnswSearch *sc, uint32_t ef, HnswError *err);
+extern int	hnsw_search_freeze(HnswSearch *sc, uint32_t n_nodes, uint32_t ef,
+							   HnswError *err);
 
 /* Start a new visited set (O(1) except once every 2^32 searches). */
 static inline void
@@ -310,6 +320,11 @@ struct HnswIndex
 	uint32_t	entry;			/* HNSW_NO_NODE when no live node is linked */
 	int			max_level;		/* entry's level, -1 when empty */
 
+	/* parallel build (hnsw_parallel.c) */
+	uint32_t	n_staged;		/* ids n_nodes .. n_nodes + n_staged - 1 */
+	HnswLinkJob *job;			/* linking runs: NULL when not */
+	struct HnswSync *sync;		/* locks, while more than one thread links */
+
 	HnswWork	work;			/* scratch of the algorithms; work.search is
 								 * the index's own search context */
 };
@@ -363,6 +378,50 @@ static inline bool
 hnsw_deleted(const HnswIndex *idx, uint32_t id)
 {
 	return (hnsw_node(idx, id)->flags & HNSW_NODE_DELETED) != 0;
+}
+
+/*
+ * Locks of a multi-threaded link job (see hnsw.h, "parallel build"): node
+ * id's lists are guarded by node[id & mask], the entry point and top level
+ * by global.
+ */
+typedef struct HnswSync
+{
+	pthread_mutex_t global;
+	pthread_mutex_t *node;
+	uint32_t	mask;
+} HnswSync;
+
+static inline void
+hnsw_node_lock(const HnswIndex *idx, uint32_t id)
+{
+	pthread_mutex_lock(&idx->sync->node[id & idx->sync->mask]);
+}
+
+static inline void
+hnsw_node_unlock(const HnswIndex *idx, uint32_t id)
+{
+	pthread_mutex_unlock(&idx->sync->node[id & idx->sync->mask]);
+}
+
+/*
+ * Copy id's list at layer into buf (room for the layer's maximum) under the
+ * node's lock, for searches while other threads link; the count.
+ */
+static inline int
+hnsw_list_copy_locked(const HnswIndex *idx, uint32_t id, int layer,
+					  uint32_t *buf)
+{
+	HnswList	l = hnsw_list(idx, id, layer);
+	uint32_t	n;
+	uint32_t	i;
+
+	hnsw_node_lock(idx, id);
+	n = l.hdr[0];
+	for (i = 0; i < n; i++)
+		buf[i] = l.ids[i];
+	hnsw_node_unlock(idx, id);
+	return (int) n;
 }
 
 /* hnsw_index.c */
@@ -527,6 +586,10 @@ extern int	hnsw_add_link(HnswGraph *g, uint32_t node, int layer,
  */
 extern int	hnsw_insert_search(HnswGraph *g, const float *q, int level,
 							   uint32_t exclude, const uint8_t *info, int *top);
+/* the same from a given entry point and top level (parallel build) */
+extern int	hnsw_insert_search_from(HnswGraph *g, const float *q, int level,
+									uint32_t exclude, const uint8_t *info,
+									uint32_t entry, int max_level, int *top);
 
 /* hnsw_delete.c */
 extern uint32_t hnsw_highest_live(const uint8_t *info, uint32_t n);

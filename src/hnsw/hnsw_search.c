@@ -12,6 +12,10 @@
  * Deleted nodes: a search that skips them (k-NN at layer 0) still expands
  * them, it only keeps them out of the results; construction and greedy
  * descent treat them as ordinary nodes.
+ *
+ * During a parallel build (idx->sync set) the in-memory body copies each
+ * neighbour list out under its node's lock and computes distances after
+ * unlocking; its frozen search context never grows (hnsw_cand_room).
  */
 #include <string.h>
 
@@ -28,8 +32,15 @@ get_neighbours(HnswSearch *sc, const HnswIndex *idx, const HnswSource *src,
 
 	if (in_memory)
 	{
-		HnswList	l = hnsw_list(idx, id, layer);
+		HnswList	l;
 
+		/* a parallel build: other threads change lists, copy under lock */
+		if (HNSW_UNLIKELY(idx->sync != NULL))
+		{
+			*list = sc->nbuf;
+			return hnsw_list_copy_locked(idx, id, layer, sc->nbuf);
+		}
+		l = hnsw_list(idx, id, layer);
 		*list = l.ids;
 		return (int) l.hdr[0];
 	}
@@ -190,7 +201,7 @@ layer_body(HnswSearch *sc, const HnswIndex *idx, const HnswSource *src,
 
 		if (hnsw_visited_test_and_set(sc, s.id))
 			continue;
-		if (cand->size == cand->cap && (rc = hnsw_heap_grow(sc, cand, err)) != HNSW_OK)
+		if (cand->size == cand->cap && (rc = hnsw_cand_room(sc, uef, err)) != HNSW_OK)
 			return rc;
 		hnsw_minheap_push(cand, s);
 		if (skip_deleted)
@@ -263,7 +274,7 @@ layer_body(HnswSearch *sc, const HnswIndex *idx, const HnswSource *src,
 			e.id = batch[i];
 			if (res->size >= uef && !hnsw_cand_before(e, res->items[0]))
 				continue;
-			if (cand->size == cand->cap && (rc = hnsw_heap_grow(sc, cand, err)) != HNSW_OK)
+			if (cand->size == cand->cap && (rc = hnsw_cand_room(sc, uef, err)) != HNSW_OK)
 				return rc;
 			hnsw_minheap_push(cand, e);
 			if (skip_deleted)

@@ -7,6 +7,8 @@
  * buffers.  Everything grows to the largest graph and ef seen and is then
  * reused, so steady-state searches do not allocate.  Growth allocates the
  * new buffer before freeing the old one: on failure the context is intact.
+ * A frozen context (a parallel build thread's, see hnsw_search_freeze)
+ * never allocates: its candidate heap makes room instead of growing.
  */
 #include <string.h>
 
@@ -98,6 +100,8 @@ hnsw_heap_grow(HnswSearch *sc, HnswHeap *h, HnswError *err)
 {
 	uint32_t	new_cap;
 
+	if (sc->frozen)
+		return hnsw_fail(err, HNSW_ENOMEM, "a parallel build thread cannot grow its search heap");
 	if (h->cap >= UINT32_MAX / 2)
 		return hnsw_fail(err, HNSW_ENOMEM, "search heap cannot grow beyond %u entries",
 						 h->cap);
@@ -114,6 +118,10 @@ hnsw_search_reserve(HnswSearch *sc, uint32_t n_nodes, uint32_t ef,
 {
 	uint32_t	want = ef < UINT32_MAX - 1 ? ef + 1 : UINT32_MAX;
 
+	if (sc->frozen && (sc->visited_cap < n_nodes || sc->res.cap < want ||
+					   sc->layer_cap < want || sc->cand.cap < want))
+		return hnsw_fail(err, HNSW_ENOMEM,
+						 "a parallel build thread cannot grow its search buffers");
 	if (sc->visited_cap < n_nodes)
 	{
 		uint64_t	cap = (uint64_t) sc->visited_cap * 2;
@@ -147,6 +155,80 @@ hnsw_search_reserve(HnswSearch *sc, uint32_t n_nodes, uint32_t ef,
 		return hnsw_fail(err, HNSW_ENOMEM,
 						 "out of memory for search buffers of ef %u", ef);
 	return HNSW_OK;
+}
+
+/*
+ * Room for one more candidate in the full frontier heap (sc->cand) of a
+ * layer search keeping ef results.  An ordinary context grows the heap.  A
+ * frozen one first drops the candidates the search can no longer expand:
+ * with ef results, those farther than the farthest result (the loop stops
+ * before it reaches them, and the bound only tightens), which changes
+ * nothing in the outcome.  A construction search (deleted nodes not
+ * skipped) has at most ef other candidates, as every candidate it keeps is
+ * also a result, so that always makes room, except when many candidates
+ * are exactly as far as the farthest result; then the farthest candidate
+ * is dropped, the one place where a thread's search can differ from the
+ * serial one.
+ */
+int
+hnsw_cand_room(HnswSearch *sc, uint32_t ef, HnswError *err)
+{
+	HnswHeap   *cand = &sc->cand;
+	uint32_t	n = 0;
+	uint32_t	i;
+
+	if (!sc->frozen)
+		return hnsw_heap_grow(sc, cand, err);
+	if (sc->res.size >= ef && sc->res.size > 0)
+	{
+		float		bound = sc->res.items[0].dist;
+
+		for (i = 0; i < cand->size; i++)
+		{
+			if (!(cand->items[i].dist > bound))
+				cand->items[n++] = cand->items[i];
+		}
+	}
+	else
+		n = cand->size;
+	if (n == cand->size)
+	{
+		uint32_t	worst = 0;
+
+		/* nothing dead: drop the farthest (a leaf of the min-heap) */
+		for (i = cand->size / 2; i < cand->size; i++)
+		{
+			if (hnsw_cand_before(cand->items[worst], cand->items[i]))
+				worst = i;
+		}
+		cand->items[worst] = cand->items[--n];
+	}
+	/* rebuild the min-heap over the n kept */
+	cand->size = 0;
+	for (i = 0; i < n; i++)
+		hnsw_minheap_push(cand, cand->items[i]);
+	return HNSW_OK;
+}
+
+/*
+ * Size sc for searches of n_nodes nodes with ef (construction: the
+ * candidate heap gets twice the results' room) and freeze it.
+ */
+int
+hnsw_search_freeze(HnswSearch *sc, uint32_t n_nodes, uint32_t ef,
+				   HnswError *err)
+{
+	uint32_t	want = 2 * (ef + 1) + 2 * (uint32_t) sc->m;
+	int			rc;
+
+	sc->frozen = false;
+	rc = hnsw_search_reserve(sc, n_nodes, ef, err);
+	if (rc == HNSW_OK && sc->cand.cap < want &&
+		grow_cands(sc, &sc->cand.items, &sc->cand.cap, sc->cand.size, want) != HNSW_OK)
+		rc = hnsw_fail(err, HNSW_ENOMEM, "out of memory for a build thread's search heap");
+	if (rc == HNSW_OK)
+		sc->frozen = true;
+	return rc;
 }
 
 int

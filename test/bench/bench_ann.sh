@@ -6,6 +6,10 @@
 # 10,000 test images) in one throwaway cluster on 127.0.0.1:
 #   - exact ground truth (ann_truth.c, brute force with Brainy's kernels);
 #   - per system: COPY, CREATE INDEX (timed, serial), index size;
+#   - per system, after the per-ef runs: the index rebuilt in parallel
+#     (max_parallel_maintenance_workers = 2 and the table's parallel_workers
+#     = 2, which pgvector needs to build in parallel; Brainy links the graph
+#     with 1 + 2 threads), timed, with recall@10 at ef_search PAR_EF (40);
 #   - per ef_search: recall@10 over all queries (a result counts when its
 #     distance is within the true 10th distance, so ties are fair), and
 #     queries/s with p50/p99 latency from pgbench on one connection.
@@ -27,6 +31,7 @@ EFC=${BENCH_EFC:-64}
 EFS=${BENCH_EFS:-10 20 40 80 120 200 400}
 SECS=${BENCH_SECONDS:-5}
 MWM=${BENCH_MWM:-2GB}
+PAR_EF=${BENCH_PAR_EF:-40}
 FMNIST_DIR=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
 
 say() { echo "bench_ann: $*" >&2; }
@@ -75,6 +80,17 @@ for s in brainy pgvector; do
 done
 [ "${#SYSTEMS[@]}" -gt 0 ] || die "nothing to benchmark"
 
+# recall_at DB GUC EF: recall@10 over all queries
+recall_at() {
+	sql "$1" -c "SET $2 = $3" -c "
+		SELECT round(avg(hits) / 10, 4) FROM (
+			SELECT (SELECT count(*) FROM (
+						SELECT i.embedding <-> q.embedding AS d FROM items i
+						ORDER BY i.embedding <-> q.embedding LIMIT 10) r
+					WHERE r.d <= t.kth * (1 + 1e-6)) AS hits
+			FROM queries q JOIN truth t USING (id)) s"
+}
+
 declare -A R
 for s in "${SYSTEMS[@]}"; do
 	db=${s}_db
@@ -103,13 +119,7 @@ for s in "${SYSTEMS[@]}"; do
 		SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM queries WHERE id = :qid) LIMIT 10;
 	EOF
 	for ef in $EFS; do
-		R[$s,$ef,recall]=$(sql "$db" -c "SET $guc = $ef" -c "
-			SELECT round(avg(hits) / 10, 4) FROM (
-				SELECT (SELECT count(*) FROM (
-							SELECT i.embedding <-> q.embedding AS d FROM items i
-							ORDER BY i.embedding <-> q.embedding LIMIT 10) r
-						WHERE r.d <= t.kth * (1 + 1e-6)) AS hits
-				FROM queries q JOIN truth t USING (id)) s")
+		R[$s,$ef,recall]=$(recall_at "$db" "$guc" "$ef")
 		rm -f "$WORK"/pgbench_log.*
 		(cd "$WORK" && PGOPTIONS="-c $guc=$ef" pgbench -n -h 127.0.0.1 -p "$PORT" -U postgres \
 			-c 1 -T "$SECS" -f "$WORK/$s.pgbench" -l --log-prefix=pgbench_log "$db" \
@@ -120,17 +130,32 @@ for s in "${SYSTEMS[@]}"; do
 		R[$s,$ef,qps]=$qps; R[$s,$ef,p50]=$p50; R[$s,$ef,p99]=$p99
 		say "$s ef=$ef: recall ${R[$s,$ef,recall]}, $qps QPS, p99 $p99 ms"
 	done
+	say "$s: parallel CREATE INDEX (max_parallel_maintenance_workers = 2, parallel_workers = 2)"
+	sql "$db" -c "DROP INDEX items_ann" -c "ALTER TABLE items SET (parallel_workers = 2)" -c "CHECKPOINT" >/dev/null
+	t0=$(date +%s.%N)
+	sql "$db" -c "SET max_parallel_maintenance_workers = 2" \
+		-c "CREATE INDEX items_ann ON items USING $am (embedding vector_l2_ops) WITH (m = $M, ef_construction = $EFC)"
+	t1=$(date +%s.%N)
+	R[$s,pbuild]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	R[$s,precall]=$(recall_at "$db" "$guc" "$PAR_EF")
+	sql "$db" -c "ALTER TABLE items RESET (parallel_workers)"
+	say "$s: parallel build ${R[$s,pbuild]} s, recall@10 at ef $PAR_EF ${R[$s,precall]} (serial build: ${R[$s,$PAR_EF,recall]:-n/a})"
 done
 
 v() { echo "${R[$1]:-n/a}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 echo
-echo "## ANN: Brainy brainy_hnsw vs pgvector hnsw, Fashion-MNIST $ROWS x 784, $NQ queries, m=$M, ef_construction=$EFC, serial build"
+echo "## ANN: Brainy brainy_hnsw vs pgvector hnsw, Fashion-MNIST $ROWS x 784, $NQ queries, m=$M, ef_construction=$EFC"
 echo
 echo "| measure | brainy | pgvector | brainy/pgvector |"
 echo "|---|---:|---:|---:|"
-echo "| build s | $(v brainy,build) | $(v pgvector,build) | $(ratio "$(v brainy,build)" "$(v pgvector,build)") |"
+echo "| build s (serial) | $(v brainy,build) | $(v pgvector,build) | $(ratio "$(v brainy,build)" "$(v pgvector,build)") |"
+echo "| build s (parallel, 2 workers) | $(v brainy,pbuild) | $(v pgvector,pbuild) | $(ratio "$(v brainy,pbuild)" "$(v pgvector,pbuild)") |"
+echo "| recall@10 at ef $PAR_EF, parallel build | $(v brainy,precall) | $(v pgvector,precall) | |"
 echo "| index MB | $(v brainy,size) | $(v pgvector,size) | $(ratio "$(v brainy,size)" "$(v pgvector,size)") |"
+echo
+echo
+echo "Per ef_search, on the serial builds:"
 echo
 echo "| ef_search | brainy recall@10 | brainy QPS | brainy p99 ms | pgvector recall@10 | pgvector QPS | pgvector p99 ms | QPS ratio |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -3,7 +3,9 @@
  *
  * Builds an in-memory index on random vectors or on Fashion-MNIST, then
  * prints build time, memory, and recall@k and queries per second (one
- * thread) for several ef values.  Optionally deletes a share of the nodes,
+ * thread) for several ef values.  With --threads T > 1 it builds a second
+ * index with T threads (hnsw_insert_batch_parallel) and measures that one
+ * the same way, for serial vs parallel build time and recall.  Optionally deletes a share of the nodes,
  * repairs, and measures again on what is left.  Ground truth is a brute
  * force scan with the same kernels; a result counts as a hit when its
  * distance is within the true k-th distance (so ties are not misses).
@@ -15,6 +17,7 @@
  *   bench_hnsw [--random N D | --fmnist DIR] [--queries Q] [--m M]
  *              [--efc EF] [--metric l2|ip|cosine|l1] [--seed S]
  *              [--efs 10,20,40,80,160] [--k K] [--delete PERCENT]
+ *              [--threads T]
  *
  *   --random N D   N base vectors and Q queries, uniform in [-1, 1)^D
  *                  (default: 60000 784)
@@ -354,6 +357,9 @@ main(int argc, char **argv)
 	HnswMetric	metric = HNSW_L2;
 	int			efs[MAX_EFS] = {10, 20, 40, 80, 160};
 	int			n_efs = 5;
+	int			threads = 1;
+	int			pass;
+	uint64_t   *labels;
 	Data		base;
 	Data		queries;
 	HnswParams	p;
@@ -387,6 +393,8 @@ main(int argc, char **argv)
 			k = (int) parse_long(argv[++a], "--k");
 		else if (strcmp(argv[a], "--seed") == 0 && a + 1 < argc)
 			seed = (uint64_t) parse_long(argv[++a], "--seed");
+		else if (strcmp(argv[a], "--threads") == 0 && a + 1 < argc)
+			threads = (int) parse_long(argv[++a], "--threads");
 		else if (strcmp(argv[a], "--delete") == 0 && a + 1 < argc)
 			delete_pct = parse_long(argv[++a], "--delete");
 		else if (strcmp(argv[a], "--metric") == 0 && a + 1 < argc)
@@ -410,12 +418,12 @@ main(int argc, char **argv)
 		{
 			fprintf(stderr, "usage: %s [--random N D | --fmnist DIR] [--queries Q] "
 					"[--m M] [--efc EF] [--metric l2|ip|cosine|l1] [--seed S] "
-					"[--efs 10,20,...] [--k K] [--delete PERCENT]\n", argv[0]);
+					"[--efs 10,20,...] [--k K] [--delete PERCENT] [--threads T]\n", argv[0]);
 			return 2;
 		}
 	}
-	if (k < 1 || delete_pct > 100)
-		die("bad --k or --delete", NULL);
+	if (k < 1 || delete_pct > 100 || threads < 1 || threads > HNSW_MAX_THREADS)
+		die("bad --k, --delete or --threads", NULL);
 
 	if (fmnist != NULL)
 	{
@@ -440,36 +448,59 @@ main(int argc, char **argv)
 	p.m = m;
 	p.ef_construction = efc;
 	p.seed = seed;
-	if (hnsw_create(&p, NULL, &idx, &err) != HNSW_OK)
-		die("cannot create the index", err.message);
 	printf("index: metric %s, m %d, ef_construction %d, kernels %s\n",
 		   hnsw_metric_name(metric), m, efc, brainy_kernels()->name);
-
-	t0 = now_sec();
+	labels = xmalloc(sizeof(uint64_t) * base.n);
 	for (i = 0; i < base.n; i++)
+		labels[i] = i;
+
+	/* pass 1: serial (hnsw_insert); pass 2, with --threads: parallel */
+	idx = NULL;
+	truth.ids = NULL;
+	for (pass = 1; pass <= (threads > 1 ? 2 : 1); pass++)
 	{
-		if (hnsw_insert(idx, base.v + (size_t) i * base.dim, i, NULL, &err) != HNSW_OK)
-			die("insert failed", err.message);
+		if (idx != NULL)
+			hnsw_destroy(idx);
+		if (hnsw_create(&p, NULL, &idx, &err) != HNSW_OK)
+			die("cannot create the index", err.message);
+		t0 = now_sec();
+		if (pass == 1)
+		{
+			for (i = 0; i < base.n; i++)
+			{
+				if (hnsw_insert(idx, base.v + (size_t) i * base.dim, i, NULL, &err) != HNSW_OK)
+					die("insert failed", err.message);
+			}
+		}
+		else if (hnsw_insert_batch_parallel(idx, base.v, labels, NULL, base.n, threads,
+											NULL, NULL, &err) != HNSW_OK)
+			die("parallel insert failed", err.message);
+		build_sec = now_sec() - t0;
+		printf("build (%d thread%s): %.2f s (%.0f inserts/s), memory %.1f MiB (%.0f bytes/node), max level %d\n",
+			   pass == 1 ? 1 : threads, pass == 1 ? "" : "s",
+			   build_sec, base.n / build_sec, hnsw_memory_usage(idx) / 1048576.0,
+			   (double) hnsw_memory_usage(idx) / base.n, hnsw_max_level(idx));
+
+		t0 = now_sec();
+		if (hnsw_reconnect(idx, &fixed, &err) != HNSW_OK)
+			die("reconnect failed", err.message);
+		printf("reconnect: %u unreachable nodes fixed in %.3f s\n", fixed, now_sec() - t0);
+		if (hnsw_check(idx, HNSW_CHECK_REPAIRED, &rep, &err) != HNSW_OK)
+			printf("check: FAILED: %s\n", err.message);
+		else
+			printf("check: ok, %llu edges (%.1f per node)\n",
+				   (unsigned long long) rep.n_edges, (double) rep.n_edges / rep.n_live);
+
+		if (truth.ids == NULL)
+		{
+			t0 = now_sec();
+			truth = brute_force(idx, &queries, k);
+			printf("ground truth: %.2f s\n", now_sec() - t0);
+		}
+		printf("recall@%d and single-thread QPS:\n", k);
+		measure(idx, &queries, &truth, k, efs, n_efs);
 	}
-	build_sec = now_sec() - t0;
-	printf("build: %.2f s (%.0f inserts/s), memory %.1f MiB (%.0f bytes/node), max level %d\n",
-		   build_sec, base.n / build_sec, hnsw_memory_usage(idx) / 1048576.0,
-		   (double) hnsw_memory_usage(idx) / base.n, hnsw_max_level(idx));
-
-	t0 = now_sec();
-	if (hnsw_reconnect(idx, &fixed, &err) != HNSW_OK)
-		die("reconnect failed", err.message);
-	printf("reconnect: %u unreachable nodes fixed in %.3f s\n", fixed, now_sec() - t0);
-	if (hnsw_check(idx, HNSW_CHECK_REPAIRED, &rep, &err) != HNSW_OK)
-		printf("check: FAILED: %s\n", err.message);
-	else
-		printf("check: ok, %llu edges (%.1f per node)\n",
-			   (unsigned long long) rep.n_edges, (double) rep.n_edges / rep.n_live);
-
-	t0 = now_sec();
-	truth = brute_force(idx, &queries, k);
-	printf("ground truth: %.2f s; recall@%d and single-thread QPS:\n", now_sec() - t0, k);
-	measure(idx, &queries, &truth, k, efs, n_efs);
+	free(labels);
 	free(truth.ids);
 	free(truth.dist);
 
