@@ -17,7 +17,10 @@
 # for Brainy, hnsw for pgvector (built from its source outside this
 # repository).  Knobs: BENCH_ROWS (60000), BENCH_QUERIES (1000), BENCH_M (16),
 # BENCH_EFC (64), BENCH_EFS ("10 20 40 80 120 200 400"), BENCH_SECONDS (5,
-# pgbench time per ef), BENCH_MWM (maintenance_work_mem, 2GB).
+# pgbench time per ef), BENCH_MWM (maintenance_work_mem, 2GB), BENCH_SQ8 (1:
+# also Brainy with quantization = sq8, the graph searched on 8-bit codes and
+# re-ranked with full vectors; 0 to skip).
+# Systems run one after another in one cluster, each in its own database.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,10 +68,18 @@ pgc_start ann "shared_buffers = '2GB'" "maintenance_work_mem = '$MWM'" \
 PORT=$PGC_ann_PORT
 sql() { local db=$1; shift; pgc_psql ann -d "$db" -At "$@"; }
 
+# per system: extension, access method, ef_search setting, index options
+ext_of() { [ "$1" = pgvector ] && echo vector || echo brainy; }
+am_of() { [ "$1" = pgvector ] && echo hnsw || echo brainy_hnsw; }
+guc_of() { [ "$1" = pgvector ] && echo hnsw.ef_search || echo brainy.ef_search; }
+opts_of() { [ "$1" = brainy_sq8 ] && echo ", quantization = sq8" || true; }
+CANDIDATES="brainy pgvector"
+[ "${BENCH_SQ8:-1}" = 1 ] && CANDIDATES="brainy brainy_sq8 pgvector"
+
 SYSTEMS=()
-for s in brainy pgvector; do
-	ext=$([ $s = brainy ] && echo brainy || echo vector)
-	am=$([ $s = brainy ] && echo brainy_hnsw || echo hnsw)
+for s in $CANDIDATES; do
+	ext=$(ext_of $s)
+	am=$(am_of $s)
 	sql postgres -c "CREATE DATABASE ${s}_db"
 	if ! sql ${s}_db -c "CREATE EXTENSION $ext" 2>/dev/null; then
 		say "$s: extension $ext not installed, skipped"; continue
@@ -94,8 +105,9 @@ recall_at() {
 declare -A R
 for s in "${SYSTEMS[@]}"; do
 	db=${s}_db
-	am=$([ $s = brainy ] && echo brainy_hnsw || echo hnsw)
-	guc=$([ $s = brainy ] && echo brainy.ef_search || echo hnsw.ef_search)
+	am=$(am_of $s)
+	guc=$(guc_of $s)
+	opts=$(opts_of $s)
 	say "$s: loading"
 	sql "$db" <<-SQL
 		CREATE TABLE items (id int PRIMARY KEY, embedding vector(784));
@@ -107,9 +119,9 @@ for s in "${SYSTEMS[@]}"; do
 		\copy truth FROM '$WORK/truth.copy'
 		VACUUM ANALYZE items; VACUUM ANALYZE queries; CHECKPOINT;
 	SQL
-	say "$s: CREATE INDEX USING $am (m = $M, ef_construction = $EFC)"
+	say "$s: CREATE INDEX USING $am (m = $M, ef_construction = $EFC$opts)"
 	t0=$(date +%s.%N)
-	sql "$db" -c "CREATE INDEX items_ann ON items USING $am (embedding vector_l2_ops) WITH (m = $M, ef_construction = $EFC)"
+	sql "$db" -c "CREATE INDEX items_ann ON items USING $am (embedding vector_l2_ops) WITH (m = $M, ef_construction = $EFC$opts)"
 	t1=$(date +%s.%N)
 	R[$s,build]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	R[$s,size]=$(sql "$db" -c "SELECT round(pg_relation_size('items_ann') / 1048576.0, 1)")
@@ -134,7 +146,7 @@ for s in "${SYSTEMS[@]}"; do
 	sql "$db" -c "DROP INDEX items_ann" -c "ALTER TABLE items SET (parallel_workers = 2)" -c "CHECKPOINT" >/dev/null
 	t0=$(date +%s.%N)
 	sql "$db" -c "SET max_parallel_maintenance_workers = 2" \
-		-c "CREATE INDEX items_ann ON items USING $am (embedding vector_l2_ops) WITH (m = $M, ef_construction = $EFC)"
+		-c "CREATE INDEX items_ann ON items USING $am (embedding vector_l2_ops) WITH (m = $M, ef_construction = $EFC$opts)"
 	t1=$(date +%s.%N)
 	R[$s,pbuild]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	R[$s,precall]=$(recall_at "$db" "$guc" "$PAR_EF")
@@ -162,3 +174,20 @@ echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for ef in $EFS; do
 	echo "| $ef | $(v brainy,$ef,recall) | $(v brainy,$ef,qps) | $(v brainy,$ef,p99) | $(v pgvector,$ef,recall) | $(v pgvector,$ef,qps) | $(v pgvector,$ef,p99) | $(ratio "$(v brainy,$ef,qps)" "$(v pgvector,$ef,qps)") |"
 done
+
+if [ -n "${R[brainy_sq8,build]:-}" ]; then
+	echo
+	echo "Brainy with quantization = sq8 (graph on 8-bit codes, re-ranked with full vectors):"
+	echo
+	echo "| measure | brainy sq8 | brainy | pgvector | sq8/pgvector |"
+	echo "|---|---:|---:|---:|---:|"
+	echo "| build s (serial) | $(v brainy_sq8,build) | $(v brainy,build) | $(v pgvector,build) | $(ratio "$(v brainy_sq8,build)" "$(v pgvector,build)") |"
+	echo "| build s (parallel) | $(v brainy_sq8,pbuild) | $(v brainy,pbuild) | $(v pgvector,pbuild) | $(ratio "$(v brainy_sq8,pbuild)" "$(v pgvector,pbuild)") |"
+	echo "| index MB | $(v brainy_sq8,size) | $(v brainy,size) | $(v pgvector,size) | $(ratio "$(v brainy_sq8,size)" "$(v pgvector,size)") |"
+	echo
+	echo "| ef_search | sq8 recall@10 | sq8 QPS | sq8 p99 ms | QPS ratio vs pgvector | QPS ratio vs brainy |"
+	echo "|---:|---:|---:|---:|---:|---:|"
+	for ef in $EFS; do
+		echo "| $ef | $(v brainy_sq8,$ef,recall) | $(v brainy_sq8,$ef,qps) | $(v brainy_sq8,$ef,p99) | $(ratio "$(v brainy_sq8,$ef,qps)" "$(v pgvector,$ef,qps)") | $(ratio "$(v brainy_sq8,$ef,qps)" "$(v brainy,$ef,qps)") |"
+	done
+fi
