@@ -623,6 +623,29 @@ bh_write_graph(BhBuildState *bs)
 		pfree(sq8);
 }
 
+/* sub-phases of CREATE INDEX in pg_stat_progress_create_index.phase */
+#define BH_PHASE_LOAD		2
+#define BH_PHASE_LINK		3
+#define BH_PHASE_WRITE		4
+
+static char *
+bh_buildphasename(int64 phase)
+{
+	switch (phase)
+	{
+		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
+			return "initializing";
+		case BH_PHASE_LOAD:
+			return "loading tuples";
+		case BH_PHASE_LINK:
+			return "linking the graph";
+		case BH_PHASE_WRITE:
+			return "writing pages";
+		default:
+			return NULL;
+	}
+}
+
 /* Reconnect and write the in-memory graph, then drop it. */
 static void
 bh_build_flush(BhBuildState *bs)
@@ -634,6 +657,7 @@ bh_build_flush(BhBuildState *bs)
 	rc = hnsw_reconnect(bs->idx, NULL, &err);
 	if (rc != HNSW_OK)
 		bh_error("reconnect", rc, &err);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, BH_PHASE_WRITE);
 	bh_write_graph(bs);
 	hnsw_writer_destroy(bs->mw);
 	hnsw_destroy(bs->idx);
@@ -667,6 +691,7 @@ bh_build_link(BhBuildState *bs)
 	else
 		elog(DEBUG1, "brainy_hnsw: linking %u nodes in one build thread",
 			 hnsw_staged_count(bs->idx));
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, BH_PHASE_LINK);
 	rc = hnsw_link_start(bs->idx, bs->nthreads, NULL, &job, &err);
 	if (rc != HNSW_OK)
 		bh_error("starting the build threads", rc, &err);
@@ -731,6 +756,8 @@ bh_build_callback(Relation index, ItemPointer tid, Datum *values,
 			MemoryContextSwitchTo(old);
 			bh_build_link(bs);
 			bh_build_flush(bs);
+			/* the rest of the scan inserts page by page */
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, BH_PHASE_LOAD);
 			bs->ds = bh_store_open(index, false);
 			MemoryContextSwitchTo(bs->tmpcxt);
 		}
@@ -815,6 +842,7 @@ bh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, BH_PHASE_LOAD);
 	bs.heaptuples = table_index_build_scan(heap, index, indexInfo, true, true,
 										   bh_build_callback, &bs, NULL);
 	if (bs.idx)
@@ -1412,7 +1440,7 @@ brainy_hnsw_handler(PG_FUNCTION_ARGS)
 	am->amcostestimate = bh_costestimate;
 	am->amoptions = bh_options;
 	am->amproperty = NULL;
-	am->ambuildphasename = NULL;
+	am->ambuildphasename = bh_buildphasename;
 	am->amvalidate = bh_validate;
 	am->amadjustmembers = NULL;
 	am->ambeginscan = bh_beginscan;
@@ -1520,7 +1548,8 @@ brainy_hnsw_check(PG_FUNCTION_ARGS)
 					 RelationGetNumberOfBlocks(index),
 					 s->meta.quant == BH_QUANT_SQ8 ? "sq8" : "none",
 					 s->meta.quant == BH_QUANT_NONE ? "slots" : "pages",
-					 s->meta.quant == BH_QUANT_SQ8 && s->sq8 == NULL ? "false" : "true");
+					 s->meta.quant != BH_QUANT_SQ8 ? "null" :
+					 s->sq8 == NULL ? "false" : "true");
 	escape_json(&buf, rc == HNSW_OK ? "" : err.message);
 	appendStringInfoChar(&buf, '}');
 	index_close(index, AccessShareLock);

@@ -7,7 +7,7 @@
 # GenericXLog records), then checks: the structural check passes, every
 # live heap row is found by an index scan with its own vector as the query,
 # inserts and VACUUM work afterwards, and recall@10 at the default
-# ef_search on 5,000 random vectors is at least 0.95.
+# ef_search on 10,000 random vectors is at least 0.95.
 set -uo pipefail
 
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -87,18 +87,18 @@ check "every live row is found after VACUUM" same "$(sql -c "$missing_sql" | tai
 check "deleted rows are never returned" same "$(sql -c "SET enable_seqscan = off; SET brainy.ef_search = 400;
 	SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> rv() LIMIT 400) s WHERE id % 4 = 0" | tail -n 1)" 0
 
-# recall@10 at the default ef_search on 5,000 random vectors
+# recall@10 at the default ef_search on 10,000 random vectors
 sql <<'SQL'
-CREATE TABLE rv5k (id int PRIMARY KEY, v vector(16));
-INSERT INTO rv5k SELECT i, rv() FROM generate_series(1, 5000) i;
-CREATE INDEX rv5k_v ON rv5k USING brainy_hnsw (v vector_l2_ops);
+CREATE TABLE rv10k (id int PRIMARY KEY, v vector(16));
+INSERT INTO rv10k SELECT i, rv() FROM generate_series(1, 10000) i;
+CREATE INDEX rv10k_v ON rv10k USING brainy_hnsw (v vector_l2_ops);
 CREATE TABLE queries AS SELECT i AS qid, rv() AS q FROM generate_series(1, 100) i;
 SQL
 recall=$(sql -c "SET enable_seqscan = off;
 SELECT round(avg(hits) / 10.0, 4) FROM (
 	SELECT q.qid, (SELECT count(*) FROM
-		(SELECT id FROM rv5k ORDER BY v <-> q.q LIMIT 10) a
-		JOIN (SELECT id FROM rv5k ORDER BY (v <-> q.q) + 0 LIMIT 10) e USING (id)) AS hits
+		(SELECT id FROM rv10k ORDER BY v <-> q.q LIMIT 10) a
+		JOIN (SELECT id FROM rv10k ORDER BY (v <-> q.q) + 0 LIMIT 10) e USING (id)) AS hits
 	FROM queries q) s" | tail -n 1)
 echo "# recall@10 at ef_search 40: $recall"
 check "recall@10 >= 0.95 at the default ef_search (got $recall)" \

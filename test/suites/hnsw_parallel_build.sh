@@ -111,12 +111,25 @@ check "small maintenance_work_mem: valid, 5000 nodes ($chk)" \
 	bash -c 'grep -q "\"ok\": true" <<<"$1" && grep -q "\"n_nodes\": 5000" <<<"$1"' _ "$chk"
 
 # --- a timeout while the threads link (parameters that make linking take
-# far longer than the timeout on any machine)
+# far longer than the timeout on any machine); meanwhile another session
+# watches pg_stat_progress_create_index
 t0=$(date +%s.%N)
-out=$(sql -c "SET client_min_messages = debug1" -c "SET max_parallel_maintenance_workers = 2" \
-	-c "SET statement_timeout = '1500ms'" \
-	-c "CREATE INDEX big_v ON big USING brainy_hnsw (v vector_l2_ops) WITH (m = 48, ef_construction = 800)" 2>&1)
+sql -c "SET client_min_messages = debug1" -c "SET max_parallel_maintenance_workers = 2" \
+	-c "SET statement_timeout = '2500ms'" \
+	-c "CREATE INDEX big_v ON big USING brainy_hnsw (v vector_l2_ops) WITH (m = 48, ef_construction = 800)" \
+	>"$DIR/timeout.out" 2>&1 &
+build_pid=$!
+progress=""
+for _ in $(seq 1 40); do
+	sleep 0.1
+	progress=$(sql -c "SELECT phase || ' ' || tuples_done || '/' || tuples_total FROM pg_stat_progress_create_index")
+	case "$progress" in "building index: linking the graph "[1-9]*) break ;; esac
+done
+wait "$build_pid"
+out=$(cat "$DIR/timeout.out")
 t1=$(date +%s.%N)
+check "progress: the phase and tuples done are reported ($progress)" \
+	bash -c 'grep -Eq "^building index: linking the graph [1-9][0-9]*/40000$" <<<"$1"' _ "$progress"
 check "timeout: the build was linking with threads when the timeout came" \
 	grep -q "linking 40000 nodes with 3 threads" <<<"$out"
 check "timeout: it fails with the statement timeout error ($(grep ERROR <<<"$out"))" \
