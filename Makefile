@@ -28,13 +28,17 @@ VECTOR_OBJS = src/vector/brainy.o \
 
 HNSW_OBJS = $(patsubst %.c,%.o,$(wildcard src/hnsw/*.c))
 AM_OBJS = $(patsubst %.c,%.o,$(wildcard src/am/*.c))
+# the object store (plain C) and its PostgreSQL side (settings, SQL functions)
+OBJSTORE_OBJS = $(patsubst %.c,%.o,$(wildcard src/objstore/*.c))
+API_OBJS = $(patsubst %.c,%.o,$(wildcard src/api/*.c))
 
-OBJS = $(VECTOR_OBJS) $(HNSW_OBJS) $(AM_OBJS)
+OBJS = $(VECTOR_OBJS) $(HNSW_OBJS) $(AM_OBJS) $(OBJSTORE_OBJS) $(API_OBJS)
 
-PG_CPPFLAGS = -Isrc/vector -Isrc/hnsw
+PG_CPPFLAGS = -Isrc/vector -Isrc/hnsw -Isrc/objstore
 PG_CFLAGS = -std=gnu11
-# export only what PostgreSQL looks up (see the file)
-SHLIB_LINK += -Wl,--version-script=src/brainy.map
+# export only what PostgreSQL looks up (see the file); the object store
+# speaks HTTP with libcurl and signs with OpenSSL's libcrypto
+SHLIB_LINK += -Wl,--version-script=src/brainy.map -lcurl -lcrypto
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
 	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz \
@@ -79,8 +83,37 @@ $(UNIT_BIN)/test_quant: test/unit/test_quant.c $(QUANT_SRCS) src/vector/quant_sq
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ test/unit/test_quant.c $(QUANT_SRCS) $(DISTANCE_SRCS) -lm
 
+OBJSTORE_SRCS = $(wildcard src/objstore/*.c)
+OBJSTORE_HDRS = $(wildcard src/objstore/*.h)
+OBJSTORE_LIBS = -lcurl -lcrypto -lpthread
+FAULT_PROXY = test/unit/fault_proxy.c test/unit/fault_proxy.h
+
+$(UNIT_BIN)/test_objstore_sigv4: test/unit/test_objstore_sigv4.c $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_sigv4.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
+
+$(UNIT_BIN)/test_objstore_xml: test/unit/test_objstore_xml.c $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_xml.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
+
+$(UNIT_BIN)/test_objstore_file: test/unit/test_objstore_file.c $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_file.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
+
+$(UNIT_BIN)/test_objstore_retry: test/unit/test_objstore_retry.c $(FAULT_PROXY) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_retry.c test/unit/fault_proxy.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
+
+# The contract suite: against a temporary file:// directory by default
+# (`make unittest`), against RGW in test/suites/objstore_s3.sh.
+$(UNIT_BIN)/test_objstore_contract: test/unit/test_objstore_contract.c $(FAULT_PROXY) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_contract.c test/unit/fault_proxy.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
+
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
-	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_quant
+	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_quant \
+	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
+	$(UNIT_BIN)/test_objstore_contract
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-quant
 unittest-build: $(UNIT_TESTS)
