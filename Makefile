@@ -113,6 +113,7 @@ $(UNIT_BIN)/test_objstore_contract: test/unit/test_objstore_contract.c $(FAULT_P
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_quant \
 	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
+	$(UNIT_BIN)/test_objstore_file $(UNIT_BIN)/test_objstore_retry \
 	$(UNIT_BIN)/test_objstore_contract
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-quant

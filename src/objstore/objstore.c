@@ -82,6 +82,7 @@ objstore_clear_error(ObjStoreError *err)
 		err->status = OBJSTORE_OK;
 		err->http_status = 0;
 		err->attempts = 0;
+		err->maybe_applied = 0;
 		err->code[0] = '\0';
 		err->message[0] = '\0';
 	}

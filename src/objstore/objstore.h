@@ -66,6 +66,9 @@ typedef struct ObjStoreError
 	ObjStoreStatus status;
 	int			http_status;	/* 0 if there was no HTTP reply */
 	int			attempts;		/* requests sent (1 + retries) */
+	int			maybe_applied;	/* a conditional put's 412 came after an
+								 * attempt that failed in transit and may
+								 * itself have written the object */
 	char		code[OBJSTORE_CODE_LEN];	/* "NoSuchKey", "SlowDown",
 											 * "ENOENT", "" */
 	char		message[OBJSTORE_MESSAGE_LEN];	/* one line for the log */

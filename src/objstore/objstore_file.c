@@ -712,7 +712,9 @@ walk_dir(ListWalk *w, int dirfd, size_t key_len)
 {
 	DIR		   *d;
 	struct dirent *de;
-	int			fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+
+	/* a new open file description: a dup would share (and move) the offset */
+	int			fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ObjStoreStatus status = OBJSTORE_OK;
 
 	if (fd < 0)

@@ -23,9 +23,12 @@
  *
  * Conditional writes after an ambiguous failure: if an attempt of a
  * conditional PUT timed out, lost its connection or got a 5xx, the write may
- * have been applied; when the retry then gets 412, the object is HEADed and
- * if its ETag is the MD5 of our body (S3's ETag of a single-part upload),
- * the write is reported as ours.
+ * have been applied, and a retry then gets 412 because of our own write.
+ * Comparing the object with our body cannot tell (another writer may have
+ * written the same bytes: two racing increments of a counter do), so the
+ * 412 is returned with err->maybe_applied set, for the caller to resolve
+ * with what it knows (a change-log segment's content is unique to its
+ * writer; a compare-and-swap loop re-reads anyway).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -691,6 +694,7 @@ s3_head(ObjStore *store, const char *key, ObjStoreInfo *info,
 	return status;
 }
 
+/* S3's ETag of a single-part upload: the MD5 of the body */
 static void
 md5_hex(const void *data, size_t len, char out[33])
 {
@@ -739,26 +743,18 @@ s3_put(ObjStore *store, const char *key, const void *data, size_t len,
 		if (info != NULL && info->etag[0] == '\0')
 			md5_hex(data, len, info->etag); /* S3's ETag of a single-part upload */
 	}
-	else if (status == OBJSTORE_PRECONDITION_FAILED && ambiguous)
+	else if (status == OBJSTORE_PRECONDITION_FAILED && ambiguous && err != NULL)
 	{
-		/* did an earlier attempt that seemed to fail write our body? */
-		ObjStoreInfo cur;
-		ObjStoreError herr;
-		char		md5[33];
+		/*
+		 * An earlier attempt may have written the object and be the reason
+		 * for this 412.  We cannot tell (another writer may have written the
+		 * same bytes), so we say so and let the caller decide.
+		 */
+		size_t		n = strlen(err->message);
 
-		md5_hex(data, len, md5);
-		if (s3_head(store, key, &cur, &herr) == OBJSTORE_OK &&
-			strcmp(cur.etag, md5) == 0 && cur.size == len)
-		{
-			int			attempts = err ? err->attempts : 0;
-
-			objstore_clear_error(err);
-			if (err)
-				err->attempts = attempts;
-			if (info != NULL)
-				*info = cur;
-			status = OBJSTORE_OK;
-		}
+		err->maybe_applied = 1;
+		snprintf(err->message + n, sizeof(err->message) - n, "%s",
+				 " (an earlier attempt failed in transit and may have written it)");
 	}
 	objstore_buffer_free(&body);
 	free(fk);

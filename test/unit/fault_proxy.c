@@ -430,7 +430,8 @@ fault_proxy_script(FaultProxy *p, const FaultAction *actions, int n, FaultAction
 	pthread_mutex_lock(&p->lock);
 	if (n > SCRIPT_MAX)
 		n = SCRIPT_MAX;
-	memcpy(p->script, actions, sizeof(FaultAction) * (size_t) n);
+	if (n > 0)
+		memcpy(p->script, actions, sizeof(FaultAction) * (size_t) n);
 	p->script_len = n;
 	p->script_pos = 0;
 	p->dflt = dflt;

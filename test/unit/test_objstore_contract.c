@@ -781,10 +781,6 @@ main(void)
 		test_paging(s);
 		test_races(s);
 	}
-	if (is_s3)
-		test_s3_specific(s);
-	if (is_s3 && env("OBJSTORE_FAULTS"))
-		test_faults();
 	objstore_get_stats(s, &st);
 	for (int op = 0; op < OBJSTORE_N_OPS; op++)
 		printf("# %-6s requests %6llu  retries %4llu  errors %4llu  p50 <= %llu us  p99 <= %llu us\n",
@@ -794,6 +790,10 @@ main(void)
 			   (unsigned long long) st.op[op].errors,
 			   (unsigned long long) objstore_hist_quantile_us(st.op[op].latency_hist, 0.5),
 			   (unsigned long long) objstore_hist_quantile_us(st.op[op].latency_hist, 0.99));
+	if (is_s3)
+		test_s3_specific(s);
+	if (is_s3 && env("OBJSTORE_FAULTS"))
+		test_faults();
 	cleanup(s);
 	objstore_close(s);
 	if (tmpdir[0])
