@@ -22,6 +22,7 @@
 #include <stdlib.h>
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "storage_settings.h"
@@ -64,7 +65,20 @@ brainy_storage_init(void)
 							"Time limit of one S3 request (each retry has its own).",
 							NULL, &s3_timeout_ms, OBJSTORE_DEFAULT_TIMEOUT_MS, 100, 3600 * 1000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
-	MarkGUCPrefixReserved("brainy");
+	/* the "brainy." prefix is reserved by brainy_hnsw_init(), called after this */
+
+	/*
+	 * Until a backend loads this library, a setting from postgresql.conf is
+	 * a placeholder without GUC_SUPERUSER_ONLY, which any role can SHOW.
+	 * Only shared_preload_libraries closes that window for every session.
+	 */
+	if (!process_shared_preload_libraries_in_progress &&
+		((s3_secret_access_key && s3_secret_access_key[0]) ||
+		 (s3_access_key_id && s3_access_key_id[0])))
+		ereport(WARNING,
+				(errmsg("S3 credentials are set but brainy is not in shared_preload_libraries"),
+				 errdetail("Sessions that have not loaded brainy show brainy.s3_* settings to every role."),
+				 errhint("Add brainy to shared_preload_libraries, or pass the credentials in the AWS_* environment variables.")));
 }
 
 static const char *

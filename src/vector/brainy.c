@@ -28,8 +28,12 @@ void
 _PG_init(void)
 {
 	brainy_active_kernels = brainy_kernels();
-	brainy_hnsw_init();
+	/*
+	 * Settings first: brainy_hnsw_init() reserves the "brainy." prefix, which
+	 * drops postgresql.conf placeholders of settings not yet defined.
+	 */
 	brainy_storage_init();
+	brainy_hnsw_init();
 }
 
 PG_FUNCTION_INFO_V1(brainy_kernel_name);
