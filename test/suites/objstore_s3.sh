@@ -108,6 +108,10 @@ if ! pgc_start s3 \
 fi
 sql() { pgc_psql s3 -d postgres -At "$@"; }
 check "CREATE EXTENSION brainy" sql -c "CREATE EXTENSION brainy"
+# on a shared machine another tree's `make install` can replace ours meanwhile
+if [ "$(sql -c "SELECT to_regnamespace('brainy') IS NOT NULL" 2>/dev/null)" != t ]; then
+	echo "# the installed brainy has no schema brainy: not this tree's build (replaced by another install?)"
+fi
 
 out=$(sql -c "SELECT string_agg(step || '=' || ok, ', ') FROM brainy.storage_check()" 2>&1)
 echo "# storage_check: $out"
