@@ -1,5 +1,8 @@
--- brainy--0.1.0.sql: the vector type, its operators, aggregates and casts.
--- Objects are created in the schema CREATE EXTENSION names.
+-- brainy--0.1.0.sql: the vector type, its operators, aggregates and casts,
+-- the brainy_hnsw access method, and the operator functions of schema brainy.
+-- The type, operators and access method are created in the schema CREATE
+-- EXTENSION names; operator functions go into the schema brainy, which this
+-- script creates (so it belongs to the extension and is dropped with it).
 
 \echo Use "CREATE EXTENSION brainy" to load this file. \quit
 
@@ -293,3 +296,26 @@ CREATE OPERATOR CLASS vector_l1_ops
 CREATE FUNCTION brainy_hnsw_check(regclass) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'brainy_hnsw_check' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION brainy_hnsw_check(regclass) FROM PUBLIC;
+
+-- schema brainy: operator functions ------------------------------------------
+
+CREATE SCHEMA brainy;
+COMMENT ON SCHEMA brainy IS 'Brainy''s operator functions (bucket inspection, checks)';
+
+-- the shared bucket (brainy.storage), superuser only
+CREATE FUNCTION brainy.storage_list(prefix text DEFAULT '')
+	RETURNS TABLE (key text, size bigint, etag text, last_modified timestamptz)
+	AS 'MODULE_PATHNAME', 'brainy_storage_list' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION brainy.storage_list(text) FROM PUBLIC;
+COMMENT ON FUNCTION brainy.storage_list(text) IS 'objects in the shared bucket whose key starts with prefix';
+
+CREATE FUNCTION brainy.storage_get(key text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'brainy_storage_get' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION brainy.storage_get(text) FROM PUBLIC;
+COMMENT ON FUNCTION brainy.storage_get(text) IS 'the content of one object of the shared bucket';
+
+CREATE FUNCTION brainy.storage_check()
+	RETURNS TABLE (step text, ok boolean, detail text)
+	AS 'MODULE_PATHNAME', 'brainy_storage_check' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION brainy.storage_check() FROM PUBLIC;
+COMMENT ON FUNCTION brainy.storage_check() IS 'writes, reads, conditionally overwrites and deletes a probe object; one row per step';

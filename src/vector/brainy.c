@@ -2,7 +2,8 @@
  * brainy.c - the extension's entry point.
  *
  * Owns PG_MODULE_MAGIC and _PG_init: picks the distance kernels for this CPU
- * once, when the library is loaded.
+ * once, when the library is loaded, and lets each module register its
+ * settings.
  */
 #include "postgres.h"
 
@@ -14,6 +15,9 @@
 /* src/am/hnsw_am.c: reloptions and GUCs of the brainy_hnsw access method */
 extern void brainy_hnsw_init(void);
 
+/* src/api/storage_settings.c: the object store's settings (brainy.storage, brainy.s3_*) */
+extern void brainy_storage_init(void);
+
 PG_MODULE_MAGIC;
 
 const BrainyKernels *brainy_active_kernels = &brainy_kernels_scalar;
@@ -24,6 +28,11 @@ void
 _PG_init(void)
 {
 	brainy_active_kernels = brainy_kernels();
+	/*
+	 * Settings first: brainy_hnsw_init() reserves the "brainy." prefix, which
+	 * drops postgresql.conf placeholders of settings not yet defined.
+	 */
+	brainy_storage_init();
 	brainy_hnsw_init();
 }
 

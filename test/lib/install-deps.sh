@@ -33,12 +33,23 @@ PACKAGES=(
 	libc6-dev
 )
 
+# The S3 server the object store tests run against (test/suites/objstore_s3.sh,
+# test/lib/rgw.sh): Ceph's RADOS Gateway as a throwaway single-node cluster.
+# Installed without recommends (they pull in systemd units and python tools
+# the tests do not use).
+S3_PACKAGES=(
+	ceph-mon
+	ceph-osd
+	radosgw
+	ceph-common
+)
+
 say() { echo "install-deps: $*"; }
 die() { echo "install-deps: ERROR: $*" >&2; exit 1; }
 
 missing_packages() {
 	local p status
-	for p in "${PACKAGES[@]}"; do
+	for p in "${PACKAGES[@]}" "${S3_PACKAGES[@]}"; do
 		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 		[ "$status" = "install ok installed" ] || echo "$p"
 	done
@@ -51,7 +62,7 @@ command -v dpkg-query >/dev/null 2>&1 ||
 
 mapfile -t MISSING < <(missing_packages)
 if [ ${#MISSING[@]} -eq 0 ]; then
-	say "all ${#PACKAGES[@]} packages are installed"
+	say "all $((${#PACKAGES[@]} + ${#S3_PACKAGES[@]})) packages are installed"
 elif [ "$(id -u)" = 0 ]; then
 	log=$(mktemp "${TMPDIR:-/tmp}/brainy-apt.XXXXXX.log")
 	say "installing ${MISSING[*]} (apt log: $log)"
@@ -63,6 +74,11 @@ elif [ "$(id -u)" = 0 ]; then
 	if ! apt-get install -y -q -o DPkg::Lock::Timeout=300 "${PACKAGES[@]}" >>"$log" 2>&1; then
 		cat "$log" >&2
 		die "apt-get install failed"
+	fi
+	if ! apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+			"${S3_PACKAGES[@]}" >>"$log" 2>&1; then
+		cat "$log" >&2
+		die "apt-get install of the S3 test server failed"
 	fi
 	mapfile -t MISSING < <(missing_packages)
 	if [ ${#MISSING[@]} -ne 0 ]; then
@@ -76,6 +92,7 @@ else
 		echo "install-deps: missing Debian packages: ${MISSING[*]}"
 		echo "install-deps: install them as root with:"
 		echo "    apt-get update && apt-get install -y ${PACKAGES[*]}"
+		echo "    apt-get install -y --no-install-recommends ${S3_PACKAGES[*]}"
 		echo "install-deps: or run this script as root."
 	} >&2
 	exit 1

@@ -1,0 +1,24 @@
+/*
+ * storage_settings.h - the PostgreSQL side of the object store: settings
+ * (GUCs) and the backend's store handle built from them.
+ */
+#ifndef BRAINY_STORAGE_SETTINGS_H
+#define BRAINY_STORAGE_SETTINGS_H
+
+#include "objstore.h"
+
+/* Registers the brainy.storage and brainy.s3_* settings (from _PG_init). */
+extern void brainy_storage_init(void);
+
+/*
+ * The store for the current settings, opened on first use and reopened
+ * when the settings change; kept for the life of the backend so requests
+ * reuse one connection.  Raises an ERROR if it cannot be opened.
+ */
+extern ObjStore *brainy_storage_handle(void);
+
+/* ereport(ERROR) for a failed operation; never returns. */
+extern void brainy_storage_error(const char *what, const ObjStoreError *err)
+			pg_attribute_noreturn();
+
+#endif							/* BRAINY_STORAGE_SETTINGS_H */
