@@ -77,13 +77,13 @@ $(UNIT_BIN)/test_float_parse: test/unit/test_float_parse.c src/vector/float_pars
 HNSW_SRCS = $(wildcard src/hnsw/*.c)
 HNSW_HDRS = $(wildcard src/hnsw/*.h)
 
-$(UNIT_BIN)/test_hnsw: test/unit/test_hnsw.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS) src/vector/distance.h
+$(UNIT_BIN)/test_hnsw: test/unit/test_hnsw.c test/unit/test_hnsw_common.h $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS) src/vector/distance.h
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/hnsw -o $@ test/unit/test_hnsw.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
 
 # the parallel build (threads); also worth running under ThreadSanitizer:
 #   make test/unit/bin/test_hnsw_parallel_tsan && test/unit/bin/test_hnsw_parallel_tsan
-$(UNIT_BIN)/test_hnsw_parallel: test/unit/test_hnsw_parallel.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS) src/vector/distance.h
+$(UNIT_BIN)/test_hnsw_parallel: test/unit/test_hnsw_parallel.c test/unit/test_hnsw_common.h $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS) src/vector/distance.h
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/hnsw -o $@ test/unit/test_hnsw_parallel.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
 

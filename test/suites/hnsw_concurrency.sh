@@ -11,16 +11,7 @@ set -uo pipefail
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 . "$ROOT/test/lib/pgcluster.sh"
 
-passed=0
-failed=0
-check() {
-	local desc=$1; shift
-	if "$@"; then
-		passed=$((passed + 1)); echo "ok - $desc"
-	else
-		failed=$((failed + 1)); echo "not ok - $desc"
-	fi
-}
+. "$ROOT/test/lib/check.sh"
 
 WORK=$(mktemp -d)
 chmod 755 "$WORK"

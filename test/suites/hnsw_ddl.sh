@@ -30,18 +30,7 @@ set -uo pipefail
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 . "$ROOT/test/lib/pgcluster.sh"
 
-passed=0
-failed=0
-check() {	# check DESCRIPTION COMMAND...: passes when COMMAND succeeds
-	local desc=$1; shift
-	if "$@"; then
-		passed=$((passed + 1)); echo "ok - $desc"
-	else
-		failed=$((failed + 1)); echo "not ok - $desc"
-	fi
-}
-same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+. "$ROOT/test/lib/check.sh"
 
 WORK=$(mktemp -d)
 chmod 755 "$WORK"

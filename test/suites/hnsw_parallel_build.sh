@@ -19,16 +19,7 @@ set -uo pipefail
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 . "$ROOT/test/lib/pgcluster.sh"
 
-passed=0
-failed=0
-check() {
-	local desc=$1; shift
-	if "$@"; then
-		passed=$((passed + 1)); echo "ok - $desc"
-	else
-		failed=$((failed + 1)); echo "not ok - $desc"
-	fi
-}
+. "$ROOT/test/lib/check.sh"
 
 cd / || exit 1
 if ! pgc_start parbuild "max_parallel_maintenance_workers = 2"; then
