@@ -330,6 +330,95 @@ bh_vec_read(BhStore *s, const BhSlot *hdr, float *out)
 }
 
 /*
+ * Write len bytes of data into npages consecutive pages from first, at
+ * byte off of each page (a page's share: up to BH_DATA_SIZE bytes), in WAL
+ * records of at most 3 pages; the last record also carries the metapage,
+ * after meta_update (when not NULL) has changed s->meta.  fresh_type: the
+ * page type to initialise the pages with, or 0 to write into existing
+ * pages of type BH_PAGE_VECTOR.  Under the insert lock.  A crash between
+ * records leaves pages nothing points to yet (or, overwriting, a freed
+ * node's vector half written), never a torn reference.
+ */
+static void
+bh_write_run(BhStore *s, BlockNumber first, uint32 npages, uint16 off,
+			 const char *data, Size len, uint16 fresh_type,
+			 void (*meta_update) (BhMeta *meta, void *arg), void *arg)
+{
+	uint32		p;
+
+	for (p = 0; p < npages; p += 3)
+	{
+		GenericXLogState *state;
+		Buffer		bufs[3];
+		Buffer		mbuf = InvalidBuffer;
+		uint32		k,
+					nk = Min(3, npages - p);
+		bool		last = p + nk >= npages;
+
+		if (last && meta_update)
+		{
+			mbuf = ReadBuffer(s->index, BH_META_BLKNO);
+			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+		}
+		for (k = 0; k < nk; k++)
+		{
+			bh_ensure_block(s->index, first + p + k);
+			bufs[k] = ReadBuffer(s->index, first + p + k);
+			LockBuffer(bufs[k], BUFFER_LOCK_EXCLUSIVE);
+			if (fresh_type == 0)
+				bh_check_page(s->index, BufferGetPage(bufs[k]), first + p + k,
+							  BH_PAGE_VECTOR);
+		}
+		state = GenericXLogStart(s->index);
+		for (k = 0; k < nk; k++)
+		{
+			Page		page;
+			Size		done = (Size) (p + k) * BH_DATA_SIZE;
+			Size		chunk = Min((Size) BH_DATA_SIZE, len - done);
+
+			if (fresh_type != 0)
+			{
+				page = GenericXLogRegisterBuffer(state, bufs[k], GENERIC_XLOG_FULL_IMAGE);
+				bh_init_page(page, fresh_type);
+			}
+			else
+				page = GenericXLogRegisterBuffer(state, bufs[k], 0);
+			memcpy((char *) page + off, data + done, chunk);
+			if (((PageHeader) page)->pd_lower < off + chunk)
+				((PageHeader) page)->pd_lower = off + chunk;
+		}
+		if (mbuf != InvalidBuffer)
+		{
+			Page		mpage = GenericXLogRegisterBuffer(state, mbuf, 0);
+
+			meta_update(&s->meta, arg);
+			bh_write_meta(s, mpage);
+		}
+		GenericXLogFinish(state);
+		for (k = 0; k < nk; k++)
+			UnlockReleaseBuffer(bufs[k]);
+		if (mbuf != InvalidBuffer)
+			UnlockReleaseBuffer(mbuf);
+	}
+}
+
+/* metapage change of bh_vec_append: arg is the first block, or NULL */
+static void
+bh_vec_append_meta(BhMeta *meta, void *arg)
+{
+	if (arg != NULL)
+	{
+		BlockNumber first = *(BlockNumber *) arg;
+
+		meta->next_block = first + meta->vec_pages;
+		meta->vec_block = meta->vec_per_page > 0 ? first : InvalidBlockNumber;
+		meta->vec_used = meta->vec_per_page > 0 ? 1 : 0;
+	}
+	else
+		meta->vec_used++;
+}
+
+/*
  * Append vec to the vector pages of s's index, under the insert lock, and
  * say where it went.  WAL-logged with the metapage (whose copy s->meta
  * stays in step) in records of at most 3 pages; a crash between them leaves
@@ -343,7 +432,6 @@ bh_vec_append(BhStore *s, const float *vec, BlockNumber *blk_out,
 	BlockNumber first;
 	uint16		off;
 	bool		fresh;
-	uint32		p;
 
 	if (meta->vec_per_page > 0 && meta->vec_block != InvalidBlockNumber &&
 		meta->vec_used < meta->vec_per_page)
@@ -358,64 +446,9 @@ bh_vec_append(BhStore *s, const float *vec, BlockNumber *blk_out,
 		off = BH_DATA_START;
 		fresh = true;
 	}
-	for (p = 0; p < meta->vec_pages; p += 3)
-	{
-		GenericXLogState *state;
-		Buffer		bufs[3];
-		Buffer		mbuf = InvalidBuffer;
-		uint32		k,
-					nk = Min(3, meta->vec_pages - p);
-		bool		last = p + nk >= meta->vec_pages;
-
-		if (last)
-		{
-			mbuf = ReadBuffer(s->index, BH_META_BLKNO);
-			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
-		}
-		for (k = 0; k < nk; k++)
-		{
-			bh_ensure_block(s->index, first + p + k);
-			bufs[k] = ReadBuffer(s->index, first + p + k);
-			LockBuffer(bufs[k], BUFFER_LOCK_EXCLUSIVE);
-		}
-		state = GenericXLogStart(s->index);
-		for (k = 0; k < nk; k++)
-		{
-			Page		page;
-			Size		done = (Size) (p + k) * BH_DATA_SIZE;
-			Size		chunk = Min((Size) BH_DATA_SIZE, meta->vec_size - done);
-
-			if (fresh)
-			{
-				page = GenericXLogRegisterBuffer(state, bufs[k], GENERIC_XLOG_FULL_IMAGE);
-				bh_init_page(page, BH_PAGE_VECTOR);
-			}
-			else
-				page = GenericXLogRegisterBuffer(state, bufs[k], 0);
-			memcpy((char *) page + off, (const char *) vec + done, chunk);
-			if (((PageHeader) page)->pd_lower < off + chunk)
-				((PageHeader) page)->pd_lower = off + chunk;
-		}
-		if (last)
-		{
-			Page		mpage = GenericXLogRegisterBuffer(state, mbuf, 0);
-
-			if (fresh)
-			{
-				meta->next_block = first + meta->vec_pages;
-				meta->vec_block = meta->vec_per_page > 0 ? first : InvalidBlockNumber;
-				meta->vec_used = meta->vec_per_page > 0 ? 1 : 0;
-			}
-			else
-				meta->vec_used++;
-			bh_write_meta(s, mpage);
-		}
-		GenericXLogFinish(state);
-		for (k = 0; k < nk; k++)
-			UnlockReleaseBuffer(bufs[k]);
-		if (last)
-			UnlockReleaseBuffer(mbuf);
-	}
+	bh_write_run(s, first, meta->vec_pages, off, (const char *) vec,
+				 meta->vec_size, fresh ? BH_PAGE_VECTOR : 0,
+				 bh_vec_append_meta, fresh ? &first : NULL);
 	*blk_out = first;
 	*off_out = off;
 }
@@ -429,37 +462,26 @@ bh_vec_append(BhStore *s, const float *vec, BlockNumber *blk_out,
 void
 bh_vec_overwrite(BhStore *s, const BhSlot *hdr, const float *vec)
 {
-	const BhMeta *meta = &s->meta;
-	uint32		p;
-
 	bh_vec_check_ptr(s, hdr);
-	for (p = 0; p < meta->vec_pages; p += 3)
-	{
-		GenericXLogState *state;
-		Buffer		bufs[3];
-		uint32		k,
-					nk = Min(3, meta->vec_pages - p);
+	bh_write_run(s, hdr->vec_blk, s->meta.vec_pages, hdr->vec_off,
+				 (const char *) vec, s->meta.vec_size, 0, NULL, NULL);
+}
 
-		for (k = 0; k < nk; k++)
-		{
-			bufs[k] = ReadBuffer(s->index, hdr->vec_blk + p + k);
-			LockBuffer(bufs[k], BUFFER_LOCK_EXCLUSIVE);
-			bh_check_page(s->index, BufferGetPage(bufs[k]), hdr->vec_blk + p + k,
-						  BH_PAGE_VECTOR);
-		}
-		state = GenericXLogStart(s->index);
-		for (k = 0; k < nk; k++)
-		{
-			Page		page = GenericXLogRegisterBuffer(state, bufs[k], 0);
-			Size		done = (Size) (p + k) * BH_DATA_SIZE;
-			Size		chunk = Min((Size) BH_DATA_SIZE, meta->vec_size - done);
+/* metapage change when a quantizer is written: where it is */
+typedef struct BhTrainedMeta
+{
+	BlockNumber first;
+	Size		len;
+} BhTrainedMeta;
 
-			memcpy((char *) page + hdr->vec_off, (const char *) vec + done, chunk);
-		}
-		GenericXLogFinish(state);
-		for (k = 0; k < nk; k++)
-			UnlockReleaseBuffer(bufs[k]);
-	}
+static void
+bh_sq8_trained_meta(BhMeta *meta, void *arg)
+{
+	BhTrainedMeta *t = (BhTrainedMeta *) arg;
+
+	meta->next_block = t->first + (t->len + BH_DATA_SIZE - 1) / BH_DATA_SIZE;
+	meta->quant_block = t->first;
+	meta->quant_len = (uint32) t->len;
 }
 
 /*
@@ -477,11 +499,9 @@ bh_sq8_train_store(BhStore *s, const float *extra)
 	uint32		id,
 				have = 0;
 	BrainySq8  *q;
-	char	  **pages;
-	uint32		len;
-	int			npages,
-				i;
-	BlockNumber first;
+	char	   *blob;
+	Size		len;
+	BhTrainedMeta meta_arg;
 
 	for (id = 0; id < n; id++)
 	{
@@ -497,53 +517,15 @@ bh_sq8_train_store(BhStore *s, const float *extra)
 	q = bh_sq8_train(meta->dim, vecs, have);
 	pfree(vecs);
 
-	pages = bh_sq8_pages(q, &len, &npages);
-	first = meta->next_block;
-	for (i = 0; i < npages; i += 3)
-	{
-		GenericXLogState *state;
-		Buffer		bufs[3];
-		Buffer		mbuf = InvalidBuffer;
-		int			k,
-					nk = Min(3, npages - i);
-		bool		last = i + nk >= npages;
-
-		if (last)
-		{
-			mbuf = ReadBuffer(s->index, BH_META_BLKNO);
-			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
-		}
-		for (k = 0; k < nk; k++)
-		{
-			bh_ensure_block(s->index, first + i + k);
-			bufs[k] = ReadBuffer(s->index, first + i + k);
-			LockBuffer(bufs[k], BUFFER_LOCK_EXCLUSIVE);
-		}
-		state = GenericXLogStart(s->index);
-		for (k = 0; k < nk; k++)
-		{
-			Page		page = GenericXLogRegisterBuffer(state, bufs[k], GENERIC_XLOG_FULL_IMAGE);
-
-			memcpy(page, pages[i + k], BLCKSZ);
-		}
-		if (last)
-		{
-			Page		mpage = GenericXLogRegisterBuffer(state, mbuf, 0);
-
-			meta->next_block = first + npages;
-			meta->quant_block = first;
-			meta->quant_len = len;
-			bh_write_meta(s, mpage);
-		}
-		GenericXLogFinish(state);
-		for (k = 0; k < nk; k++)
-			UnlockReleaseBuffer(bufs[k]);
-		if (last)
-			UnlockReleaseBuffer(mbuf);
-	}
-	for (i = 0; i < npages; i++)
-		pfree(pages[i]);
-	pfree(pages);
+	len = brainy_sq8_blob_size(meta->dim);
+	blob = palloc(len);
+	brainy_sq8_serialize(q, blob);
 	pfree(q);
+	meta_arg.first = meta->next_block;
+	meta_arg.len = len;
+	bh_write_run(s, meta->next_block, (len + BH_DATA_SIZE - 1) / BH_DATA_SIZE,
+				 BH_DATA_START, blob, len, BH_PAGE_QUANT,
+				 bh_sq8_trained_meta, &meta_arg);
+	pfree(blob);
 	bh_sq8_load(s);
 }
