@@ -133,7 +133,7 @@ UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_objstore_file $(UNIT_BIN)/test_objstore_retry \
 	$(UNIT_BIN)/test_objstore_contract
 
-.PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-quant bench-objstore
+.PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore
 unittest-build: $(UNIT_TESTS)
 
 unittest: unittest-build
@@ -163,6 +163,14 @@ bench: $(BENCH_BIN)/bench_distance bench-objstore
 # the HNSW engine alone (no PostgreSQL) on Fashion-MNIST, serial and 2 threads
 bench-hnsw: $(BENCH_BIN)/bench_hnsw
 	$(BENCH_BIN)/bench_hnsw --fmnist /usr/share/datasets/fashion-mnist --queries 1000 --threads 2
+
+# self-recall through delete + repair + inserts from another distribution
+$(BENCH_BIN)/bench_churn: test/bench/bench_churn.c $(HNSW_SRCS) $(HNSW_HDRS) $(DISTANCE_SRCS)
+	@mkdir -p $(BENCH_BIN)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -pthread -Isrc/vector -Isrc/hnsw -o $@ test/bench/bench_churn.c $(HNSW_SRCS) $(DISTANCE_SRCS) -lm
+
+bench-churn: $(BENCH_BIN)/bench_churn
+	$(BENCH_BIN)/bench_churn
 
 $(BENCH_BIN)/bench_quant: test/bench/bench_quant.c $(QUANT_SRCS) src/vector/quant_sq8.h $(DISTANCE_SRCS) src/vector/distance.h
 	@mkdir -p $(BENCH_BIN)
