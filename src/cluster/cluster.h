@@ -87,7 +87,8 @@ extern int	cluster_id_load_or_create(const char *path, const unsigned char rando
 #define CLUSTER_PARTITION_COUNT_MAX 1000
 #define CLUSTER_DIMENSIONS_MAX 16000
 
-typedef struct json_object json_object;
+/* json-c's object; named by its struct tag (PostgreSQL has a function json_object) */
+struct json_object;
 
 /*
  * A validated config.json.  The typed fields mirror root (which keeps any
@@ -99,7 +100,7 @@ typedef struct ClusterConfig
 	int			partition_count;
 	int			dimensions;		/* 0 = null (not decided yet) */
 	char		distance_metric[16];	/* "" = null */
-	json_object *root;			/* owned */
+	struct json_object *root;	/* owned */
 } ClusterConfig;
 
 /* Parses and validates; on error *config is left empty. */
@@ -195,6 +196,7 @@ typedef struct ClusterHealthInputs
 	int64_t		heartbeat_age_ms;	/* since the last heartbeat written; -1
 									 * never */
 	int64_t		heartbeat_interval_ms;
+	int64_t		config_version; /* of the config in use; 0 = none */
 	int64_t		last_heartbeat_at;	/* seconds since the epoch, 0 = never */
 	/* metrics; a negative value is "not measured" and shown as null */
 	double		requests_per_second;
@@ -231,7 +233,13 @@ extern void cluster_partition_name(int index, char *buf, size_t len);
  * non-numeric fields are ignored.  Malformed text is CLUSTER_EINVAL and
  * leaves *sum unchanged.
  */
-extern int	cluster_stats_add(json_object **sum, const char *text, size_t len,
+extern int	cluster_stats_add(struct json_object **sum, const char *text, size_t len,
 							  char *errbuf, size_t errlen);
+
+/*
+ * The sum as JSON text with "nodes": nodes added; frees *sum (NULL is an
+ * empty sum).  NULL when out of memory.
+ */
+extern char *cluster_stats_finish(struct json_object **sum, int nodes);
 
 #endif							/* BRAINY_CLUSTER_H */

@@ -284,13 +284,15 @@ cluster_config_merge(const ClusterConfig *cur, const char *patch, size_t patch_l
 		json_object_put(p);
 		return fail(errbuf, errlen, CLUSTER_EINVAL, "the patch must be a JSON object of settings%s", "");
 	}
-	json_object_object_foreach(p, key, val)
 	{
-		/* an unknown key is reported by check_setting() too */
-		if ((rc = check_setting(key, val, errbuf, errlen)) != CLUSTER_OK)
+		json_object_object_foreach(p, key, val)
 		{
-			json_object_put(p);
-			return rc;
+			/* an unknown key is reported by check_setting() too */
+			if ((rc = check_setting(key, val, errbuf, errlen)) != CLUSTER_OK)
+			{
+				json_object_put(p);
+				return rc;
+			}
 		}
 	}
 
@@ -302,9 +304,11 @@ cluster_config_merge(const ClusterConfig *cur, const char *patch, size_t patch_l
 		return fail(errbuf, errlen, CLUSTER_ENOMEM, "out of memory%s", "");
 	}
 	json_object_object_get_ex(next.root, "settings", &settings);
-	json_object_object_foreach(p, key2, val2)
 	{
-		json_object_object_add(settings, key2, val2 ? json_object_get(val2) : NULL);
+		json_object_object_foreach(p, key2, val2)
+		{
+			json_object_object_add(settings, key2, val2 ? json_object_get(val2) : NULL);
+		}
 	}
 	json_object_put(p);
 	json_object_object_add(next.root, "version", json_object_new_int64(cur->version + 1));

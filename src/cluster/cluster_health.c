@@ -124,6 +124,8 @@ cluster_health_to_json(const ClusterHealthInputs *in)
 	json_object_object_add(o, "instanceId", json_object_new_string(in->instance_id ? in->instance_id : ""));
 	json_object_object_add(o, "role", json_object_new_string(in->role ? in->role : "none"));
 	json_object_object_add(o, "uptime", json_object_new_int64(in->uptime_s));
+	json_object_object_add(o, "configVersion",
+						   in->config_version > 0 ? json_object_new_int64(in->config_version) : NULL);
 	json_object_object_add(m, "vectorCount", int_or_null(in->vector_count));
 	json_object_object_add(m, "cacheHitRate", num_or_null(in->cache_hit_rate));
 	json_object_object_add(m, "memoryUsageMB", num_or_null(in->memory_usage_mb));

@@ -38,24 +38,43 @@ cluster_stats_add(json_object **sum, const char *text, size_t len,
 		snprintf(errbuf, errlen, "out of memory");
 		return CLUSTER_ENOMEM;
 	}
-	json_object_object_foreach(o, key, val)
 	{
-		json_object *acc = NULL;
+		json_object_object_foreach(o, key, val)
+		{
+			json_object *acc = NULL;
 
-		if (!json_object_is_type(val, json_type_int) &&
-			!json_object_is_type(val, json_type_double))
-			continue;
-		json_object_object_get_ex(*sum, key, &acc);
-		if (json_object_is_type(val, json_type_int) &&
-			(acc == NULL || json_object_is_type(acc, json_type_int)))
-			json_object_object_add(*sum, key,
-								   json_object_new_int64((acc ? json_object_get_int64(acc) : 0) +
-														 json_object_get_int64(val)));
-		else
-			json_object_object_add(*sum, key,
-								   json_object_new_double((acc ? json_object_get_double(acc) : 0) +
-														  json_object_get_double(val)));
+			if (!json_object_is_type(val, json_type_int) &&
+				!json_object_is_type(val, json_type_double))
+				continue;
+			json_object_object_get_ex(*sum, key, &acc);
+			if (json_object_is_type(val, json_type_int) &&
+				(acc == NULL || json_object_is_type(acc, json_type_int)))
+				json_object_object_add(*sum, key,
+									   json_object_new_int64((acc ? json_object_get_int64(acc) : 0) +
+															 json_object_get_int64(val)));
+			else
+				json_object_object_add(*sum, key,
+									   json_object_new_double((acc ? json_object_get_double(acc) : 0) +
+															  json_object_get_double(val)));
+		}
 	}
 	json_object_put(o);
 	return CLUSTER_OK;
+}
+
+char *
+cluster_stats_finish(json_object **sum, int nodes)
+{
+	const char *s;
+	char	   *out = NULL;
+
+	if (*sum == NULL && (*sum = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(*sum, "nodes", json_object_new_int(nodes));
+	s = json_object_to_json_string_ext(*sum, JSON_C_TO_STRING_PLAIN);
+	if (s != NULL)
+		out = strdup(s);
+	json_object_put(*sum);
+	*sum = NULL;
+	return out;
 }
