@@ -385,6 +385,15 @@ worker_poll_config(void)
 		return false;
 	}
 	worker_set_store_error(NULL, NULL);
+	if (config.root != NULL && strcmp(info.etag, config_etag) == 0 && bad_config_etag[0] != '\0')
+	{
+		/* the object was put back as it was: the config in use is current again */
+		bad_config_etag[0] = '\0';
+		set_text(st()->config_error, sizeof(st()->config_error), "");
+		brainy_cluster_log(BRAINY_LOG_INFO, "brainy: config.json is back to version " INT64_FORMAT " (the one in use)",
+						   config.version);
+		return true;
+	}
 	if ((config.root != NULL && strcmp(info.etag, config_etag) == 0) ||
 		strcmp(info.etag, bad_config_etag) == 0)
 	{

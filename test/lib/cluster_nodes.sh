@@ -31,7 +31,9 @@ cn_start() {
 		"brainy.log_level = 'debug'" \
 		"${CN_S3_CONF[@]}" \
 		"$@" || return 1
-	pgc_psql "$name" -d postgres -c "CREATE EXTENSION IF NOT EXISTS brainy" >/dev/null
+	# (a node may run with default_transaction_read_only = on)
+	PGOPTIONS="-c default_transaction_read_only=off" \
+		pgc_psql "$name" -d postgres -c "CREATE EXTENSION IF NOT EXISTS brainy" >/dev/null
 }
 
 cn_sql() {

@@ -485,7 +485,16 @@ test_stats(void)
 		   json_object_object_get_ex(sum, "other", &v) && json_object_get_int64(v) == 1 &&
 		   !json_object_object_get_ex(sum, "name", &v),
 		   "sums ints and doubles, skips strings", json_object_to_json_string(sum));
-	json_object_put(sum);
+	{
+		char	   *text = cluster_stats_finish(&sum, 2);
+
+		report(text != NULL && sum == NULL && contains(text, "\"nodes\":2") && contains(text, "\"heartbeats\":7"),
+			   "finish adds nodes and frees the sum", text ? text : "");
+		free(text);
+		text = cluster_stats_finish(&sum, 0);
+		report(text != NULL && strcmp(text, "{\"nodes\":0}") == 0, "empty sum", text ? text : "");
+		free(text);
+	}
 }
 
 int
