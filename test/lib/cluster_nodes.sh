@@ -22,6 +22,17 @@ CN_S3_CONF=()
 
 cn_start() {
 	local name=$1 url=$2; shift 2
+	local attempt
+	# a free port can be taken between the check and the bind: try again
+	for attempt in 1 2 3; do
+		cn_start_once "$name" "$url" "$@" && return 0
+		echo "cluster_nodes: $name did not start (attempt $attempt)" >&2
+	done
+	return 1
+}
+
+cn_start_once() {
+	local name=$1 url=$2; shift 2
 	pgc_start "$name" \
 		"shared_preload_libraries = 'brainy'" \
 		"brainy.storage = '$url'" \
