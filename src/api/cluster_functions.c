@@ -27,6 +27,10 @@
 
 #define SET_CONFIG_MAX_ATTEMPTS 200
 
+/* partitionCount read from the bucket by a backend without a worker */
+static int	cached_partition_count = 0;
+static TimestampTz cached_partition_count_at = 0;
+
 PG_FUNCTION_INFO_V1(brainy_config);
 PG_FUNCTION_INFO_V1(brainy_set_config);
 PG_FUNCTION_INFO_V1(brainy_partition_of);
@@ -185,7 +189,10 @@ brainy_set_config(PG_FUNCTION_ARGS)
 						  OBJSTORE_PUT_IF_MATCH, etag, NULL, &err);
 		free(text);
 		if (rc == OBJSTORE_OK)
+		{
+			cached_partition_count = 0; /* this backend sees its own change */
 			PG_RETURN_DATUM(config_datum(&next));
+		}
 		cluster_config_free(&next);
 		if (rc != OBJSTORE_PRECONDITION_FAILED && rc != OBJSTORE_CONFLICT)
 			brainy_storage_error("writing _brainy/config.json", &err);
@@ -202,8 +209,6 @@ brainy_set_config(PG_FUNCTION_ARGS)
 static int
 current_partition_count(void)
 {
-	static int	cached = 0;
-	static TimestampTz cached_at = 0;
 	BrainyClusterState st;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -211,17 +216,18 @@ current_partition_count(void)
 		return st.partition_count;
 	if (brainy_storage_url()[0] == '\0')
 		return 100;
-	if (cached == 0 || now - cached_at > (TimestampTz) brainy_config_poll_interval_ms * 1000)
+	if (cached_partition_count == 0 ||
+		now - cached_partition_count_at > (TimestampTz) brainy_config_poll_interval_ms * 1000)
 	{
 		ClusterConfig config;
 		char		etag[OBJSTORE_ETAG_LEN];
 
 		read_config(brainy_storage_handle(), &config, etag);
-		cached = config.partition_count;
-		cached_at = now;
+		cached_partition_count = config.partition_count;
+		cached_partition_count_at = now;
 		cluster_config_free(&config);
 	}
-	return cached;
+	return cached_partition_count;
 }
 
 Datum

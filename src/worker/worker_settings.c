@@ -17,6 +17,7 @@
 
 #include <sys/time.h>
 #include <time.h>
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -40,6 +41,13 @@ static const struct config_enum_entry log_level_options[] = {
 void
 brainy_cluster_settings_init(void)
 {
+	/*
+	 * Settings read once by the worker at start are PGC_POSTMASTER, which
+	 * PostgreSQL allows only while preloading; a library loaded later (no
+	 * worker, so nothing reads them) defines them as PGC_SIGHUP.
+	 */
+	GucContext	at_start = process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomStringVariable("brainy.role",
 							   "This node's role in the cluster: reader, writer or hybrid.",
 							   "Overridden by the BRAINY_ROLE environment variable; when empty, inferred (BRAINY_MODE, hot standby, default_transaction_read_only).",
@@ -47,10 +55,10 @@ brainy_cluster_settings_init(void)
 	DefineCustomStringVariable("brainy.instance_id",
 							   "This node's id in the cluster; empty for a generated id kept in the data directory.",
 							   "Overridden by the BRAINY_INSTANCE_ID environment variable.",
-							   &brainy_instance_id_setting, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   &brainy_instance_id_setting, "", at_start, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("brainy.database",
 							   "The database the cluster worker connects to.",
-							   NULL, &brainy_database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   NULL, &brainy_database, "postgres", at_start, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("brainy.heartbeat_interval",
 							"How often this node writes its heartbeat object.",
 							NULL, &brainy_heartbeat_interval_ms, 30000, 100, 3600 * 1000,
