@@ -242,7 +242,7 @@ worker_resolve_id(void)
 	return true;
 }
 
-void
+bool
 worker_resolve_role(void)
 {
 	ClusterRoleInputs in;
@@ -267,7 +267,7 @@ worker_resolve_role(void)
 		SpinLockRelease(&s->mutex);
 		if (changed)
 			log_error_line(errbuf);
-		return;
+		return false;
 	}
 	SpinLockAcquire(&s->mutex);
 	changed = strcmp(s->role, cluster_role_name(role)) != 0 || strcmp(s->role_source, source) != 0;
@@ -277,6 +277,7 @@ worker_resolve_role(void)
 	SpinLockRelease(&s->mutex);
 	if (changed)
 		brainy_cluster_log(BRAINY_LOG_INFO, "brainy: role %s (%s)", cluster_role_name(role), source);
+	return true;
 }
 
 /* ------------------------------------------------------------------ config */

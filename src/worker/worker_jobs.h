@@ -10,8 +10,12 @@
 /* Resolves the instance id once, at start (false: id_error is set). */
 extern bool worker_resolve_id(void);
 
-/* Resolves the role from the environment and settings; logs changes. */
-extern void worker_resolve_role(void);
+/*
+ * Resolves the role from the environment and settings; logs changes.
+ * false: no valid role (role_error is set), and the node stays out of the
+ * bucket until it has one.
+ */
+extern bool worker_resolve_role(void);
 
 /*
  * Checks config.json (HEAD; GET when the ETag changed; create when

@@ -95,6 +95,7 @@ brainy_worker_main(Datum arg)
 	int			config_backoff = 0,
 				heartbeat_backoff = 0;
 	bool		id_ok;
+	bool		member = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, worker_sigterm);
@@ -158,9 +159,9 @@ brainy_worker_main(Datum arg)
 		MemoryContextReset(turn_ctx);
 		MemoryContextSwitchTo(turn_ctx);
 
-		worker_resolve_role();
+		member = worker_resolve_role() && id_ok;
 		now = GetCurrentTimestamp();
-		if (id_ok && now >= next_config)
+		if (member && now >= next_config)
 		{
 			if (worker_poll_config())
 				config_backoff = 0;
@@ -169,7 +170,7 @@ brainy_worker_main(Datum arg)
 			now = GetCurrentTimestamp();
 			next_config = now + (TimestampTz) (config_backoff ? config_backoff : brainy_config_poll_interval_ms) * 1000;
 		}
-		if (id_ok && now >= next_heartbeat)
+		if (member && now >= next_heartbeat)
 		{
 			if (worker_heartbeat("running"))
 				heartbeat_backoff = 0;
@@ -183,8 +184,8 @@ brainy_worker_main(Datum arg)
 
 		now = GetCurrentTimestamp();
 		timeout = Min(ms_until(now, next_config), ms_until(now, next_heartbeat));
-		if (!id_ok)
-			timeout = brainy_heartbeat_interval_ms;
+		if (!member)
+			timeout = brainy_heartbeat_interval_ms;	/* until SIGHUP gives a role */
 		if (timeout > 0)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -195,7 +196,7 @@ brainy_worker_main(Datum arg)
 
 	/* SIGTERM: the last word, then leave */
 	MemoryContextSwitchTo(turn_ctx);
-	if (id_ok && worker_heartbeat("stopped"))
+	if (member && worker_heartbeat("stopped"))
 		brainy_cluster_log(BRAINY_LOG_INFO, "brainy: final heartbeat written (stopped); leaving the cluster");
 	proc_exit(0);
 }
