@@ -39,6 +39,7 @@ static int64 hb_sequence = 0;
 static pg_time_t started_at = 0;
 
 static ClusterConfig config;	/* the last good config */
+static TimestampTz poll_started = 0;	/* when the current poll fired */
 static char config_etag[OBJSTORE_ETAG_LEN];
 static char bad_config_etag[OBJSTORE_ETAG_LEN];
 
@@ -323,8 +324,9 @@ install_config(ClusterConfig *next, const char *etag)
 		brainy_cluster_log(BRAINY_LOG_INFO, "brainy: config.json version " INT64_FORMAT " loaded (partitionCount %d)",
 						   next->version, next->partition_count);
 	else
-		brainy_cluster_log(BRAINY_LOG_INFO, "brainy: config.json changed to version " INT64_FORMAT ": %s",
-						   next->version, changes[0] ? changes : "no setting changed");
+		brainy_cluster_log(BRAINY_LOG_INFO, "brainy: config.json changed to version " INT64_FORMAT ": %s (applied %.1f ms after the poll fired)",
+						   next->version, changes[0] ? changes : "no setting changed",
+						   (GetCurrentTimestamp() - poll_started) / 1000.0);
 	cluster_config_free(&config);
 	config = *next;
 	strlcpy(config_etag, etag, sizeof(config_etag));
@@ -358,6 +360,7 @@ worker_poll_config(void)
 	ClusterConfig next;
 	char		errbuf[CLUSTER_ERRLEN];
 
+	poll_started = GetCurrentTimestamp();
 	rc = w_head(BRAINY_CONFIG_KEY, &info, &err);
 	if (rc == OBJSTORE_NOT_FOUND)
 	{

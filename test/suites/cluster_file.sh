@@ -150,8 +150,12 @@ t0=$(date +%s%N)
 cn_wait 5 bash -c "[ \"\$(psql -X -h 127.0.0.1 -p $PGC_r1_PORT -U postgres -d postgres -Atc \"SELECT brainy.health()->>'configVersion'\")\" = $target ]"
 rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-[ $rc = 0 ] && [ "$ms" -le 2000 ]; check_rc "r1 applies the new config within one poll interval + 1 s (${ms} ms)" $?
+check_rc "r1 applies the new config (${ms} ms after set_config returned)" $rc
 echo "# config propagation on file://: ${ms} ms after set_config (poll interval 1 s)"
+after_poll=$(grep -h -o "changed to version $target: .*(applied [0-9.]* ms after the poll fired)" "$(cn_log r1)" | sed 's/.*applied \([0-9.]*\) ms.*/\1/')
+echo "# applied on r1 ${after_poll} ms after its poll fired"
+# a figure, not asserted (speed belongs to benchmarks); the line must exist
+[ -n "$after_poll" ]; check_rc "the change is logged with its delay after the poll (${after_poll} ms)" $?
 check "log: the change is logged on r1" grep -q "config.json changed to version $target: embeddingModel" "$(cn_log r1)"
 
 # partition_of: fixed vectors, identical on every node
