@@ -152,6 +152,8 @@ rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check_rc "r1 applies the new config (${ms} ms after set_config returned)" $rc
 echo "# config propagation on file://: ${ms} ms after set_config (poll interval 1 s)"
+# the worker logs the change just after publishing the new version
+cn_wait 5 grep -q "changed to version $target:" "$(cn_log r1)"
 after_poll=$(grep -h -o "changed to version $target: .*(applied [0-9.]* ms after the poll fired)" "$(cn_log r1)" | sed 's/.*applied \([0-9.]*\) ms.*/\1/')
 echo "# applied on r1 ${after_poll} ms after its poll fired"
 # a figure, not asserted (speed belongs to benchmarks); the line must exist
