@@ -86,12 +86,19 @@ cluster_health_status(const ClusterHealthInputs *in,
 	return degraded ? "degraded" : "healthy";
 }
 
+/* v to 3 decimals, printed short ("1.513", not json-c's "1.5129999999999999") */
 static json_object *
 num_or_null(double v)
 {
-	if (v < 0 || isnan(v))
+	char		text[64];
+
+	if (v < 0 || isnan(v) || isinf(v))
 		return NULL;
-	return json_object_new_double(round(v * 1000.0) / 1000.0);
+	v = round(v * 1000.0) / 1000.0;
+	snprintf(text, sizeof(text), "%.15g", v);
+	if (strchr(text, '.') == NULL && strchr(text, 'e') == NULL)
+		strncat(text, ".0", sizeof(text) - strlen(text) - 1);
+	return json_object_new_double_s(v, text);
 }
 
 static json_object *

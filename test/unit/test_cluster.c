@@ -358,7 +358,7 @@ test_health(void)
 	in.heartbeat_interval_ms = 1000;
 	in.last_heartbeat_at = 1700000000;
 	in.requests_per_second = 2.5;
-	in.average_latency_ms = 1.25;
+	in.average_latency_ms = 1.513;
 	in.error_rate = 0;
 	in.memory_usage_mb = -1;
 	in.vector_count = -1;
@@ -408,6 +408,8 @@ test_health(void)
 			   json_object_object_get_ex(o, "role", &v) && json_object_object_get_ex(o, "uptime", &v) &&
 			   json_object_get_int64(v) == 5 && json_object_object_get_ex(o, "warnings", &v) &&
 			   json_object_array_length(v) == 0, "health fields", json);
+		report(contains(json, "\"averageLatencyMs\":1.513,") && contains(json, "\"errorRate\":0.0,"),
+			   "numbers printed short", json);
 		report(json_object_object_get_ex(o, "metrics", &m) &&
 			   json_object_object_get_ex(m, "requestsPerSecond", &v) && json_object_get_double(v) == 2.5 &&
 			   json_object_object_get_ex(m, "vectorCount", &v) && v == NULL &&
