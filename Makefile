@@ -32,19 +32,24 @@ AM_OBJS = $(patsubst %.c,%.o,$(wildcard src/am/*.c))
 # the object store (plain C) and its PostgreSQL side (settings, SQL functions)
 OBJSTORE_OBJS = $(patsubst %.c,%.o,$(wildcard src/objstore/*.c))
 API_OBJS = $(patsubst %.c,%.o,$(wildcard src/api/*.c))
+# cluster membership: the plain-C logic and the background worker
+CLUSTER_OBJS = $(patsubst %.c,%.o,$(wildcard src/cluster/*.c))
+WORKER_OBJS = $(patsubst %.c,%.o,$(wildcard src/worker/*.c))
 
-OBJS = $(VECTOR_OBJS) $(HNSW_OBJS) $(AM_OBJS) $(OBJSTORE_OBJS) $(API_OBJS)
+OBJS = $(VECTOR_OBJS) $(HNSW_OBJS) $(AM_OBJS) $(OBJSTORE_OBJS) $(API_OBJS) \
+	$(CLUSTER_OBJS) $(WORKER_OBJS)
 
-PG_CPPFLAGS = -Isrc/vector -Isrc/hnsw -Isrc/objstore
+PG_CPPFLAGS = -Isrc/vector -Isrc/hnsw -Isrc/objstore -Isrc/cluster -Isrc/worker -Isrc/api
 PG_CFLAGS = -std=gnu11 -pthread
 # export only what PostgreSQL looks up (see the file); the HNSW engine's
 # parallel build uses POSIX threads; the object store speaks HTTP with
-# libcurl and signs with OpenSSL's libcrypto
-SHLIB_LINK += -Wl,--version-script=src/brainy.map -pthread -lcurl -lcrypto
+# libcurl and signs with OpenSSL's libcrypto; the cluster module parses
+# JSON with json-c and hashes partitions with xxHash
+SHLIB_LINK += -Wl,--version-script=src/brainy.map -pthread -lcurl -lcrypto -ljson-c -lxxhash
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
 	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz \
-	hnsw_basic hnsw_quant storage
+	hnsw_basic hnsw_quant storage cluster
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
@@ -127,11 +132,18 @@ $(UNIT_BIN)/test_objstore_contract: test/unit/test_objstore_contract.c $(FAULT_P
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_contract.c test/unit/fault_proxy.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
 
+CLUSTER_SRCS = $(wildcard src/cluster/*.c)
+CLUSTER_HDRS = $(wildcard src/cluster/*.h)
+
+$(UNIT_BIN)/test_cluster: test/unit/test_cluster.c $(CLUSTER_SRCS) $(CLUSTER_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -o $@ test/unit/test_cluster.c $(CLUSTER_SRCS) -ljson-c -lxxhash -lm
+
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_hnsw_parallel $(UNIT_BIN)/test_quant \
 	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
 	$(UNIT_BIN)/test_objstore_file $(UNIT_BIN)/test_objstore_retry \
-	$(UNIT_BIN)/test_objstore_contract
+	$(UNIT_BIN)/test_objstore_contract $(UNIT_BIN)/test_cluster
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore
 unittest-build: $(UNIT_TESTS)

@@ -319,3 +319,50 @@ CREATE FUNCTION brainy.storage_check()
 	AS 'MODULE_PATHNAME', 'brainy_storage_check' LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION brainy.storage_check() FROM PUBLIC;
 COMMENT ON FUNCTION brainy.storage_check() IS 'writes, reads, conditionally overwrites and deletes a probe object; one row per step';
+
+-- cluster membership (docs/cluster.md) ----------------------------------------
+
+-- Read-only views and functions are for everyone; what changes the cluster's
+-- state is for superusers and members of brainy_admin (a role shared by the
+-- whole PostgreSQL cluster: created here if missing, never dropped).
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'brainy_admin') THEN
+		CREATE ROLE brainy_admin NOLOGIN;
+	END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA brainy TO PUBLIC;
+
+CREATE FUNCTION brainy.config() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'brainy_config' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION brainy.config() IS 'the shared _brainy/config.json (created with the defaults if the bucket has none)';
+
+CREATE FUNCTION brainy.set_config(patch jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'brainy_set_config' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION brainy.set_config(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION brainy.set_config(jsonb) TO brainy_admin;
+COMMENT ON FUNCTION brainy.set_config(jsonb) IS 'merges patch into config.json''s settings (compare-and-swap, retried on conflict); returns the new config';
+
+CREATE FUNCTION brainy.partition_of(key text) RETURNS text
+	AS 'MODULE_PATHNAME', 'brainy_partition_of' LANGUAGE C STRICT STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION brainy.partition_of(text) IS 'the partition of a primary key''s text form: p%03d of xxHash64(key) mod partitionCount';
+
+CREATE FUNCTION brainy.health() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'brainy_health' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION brainy.health() IS 'this node''s health: status, instanceId, role, uptime, metrics, warnings';
+
+CREATE FUNCTION brainy.instance_list(
+	OUT id text, OUT role text, OUT status text, OUT last_seen timestamptz,
+	OUT age interval, OUT alive boolean, OUT endpoint text, OUT metrics jsonb)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'brainy_instance_list' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION brainy.instance_list() IS 'every heartbeat object in the bucket, with its age by the object store''s clock';
+
+CREATE VIEW brainy.instances AS SELECT * FROM brainy.instance_list();
+GRANT SELECT ON brainy.instances TO PUBLIC;
+COMMENT ON VIEW brainy.instances IS 'every node seen in the bucket; alive = heartbeat younger than brainy.instance_timeout';
+
+CREATE FUNCTION brainy.cluster_stats() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'brainy_cluster_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION brainy.cluster_stats() IS 'the per-node statistics objects (_brainy/stats/) summed, with the number of nodes';

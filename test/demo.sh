@@ -4,7 +4,8 @@
 # throwaway PostgreSQL 15 on 127.0.0.1, loads 5,000 deterministic
 # 64-dimensional vectors, runs a few queries, exact and through a brainy_hnsw
 # index (each SQL statement is echoed before its result), and stops the
-# server again.
+# server again; then starts a writer and a reader sharing a file:// bucket
+# and shows brainy.instances.
 #
 #   bash test/demo.sh          (from the repository root, as root on Debian 12
 #                               or as a user with the packages installed)
@@ -141,5 +142,41 @@ SQL
 
 echo
 pgc_stop demo
-say "done; the server is stopped and its directory removed."
+
+# ---------------------------------------------------------------------------
+# A two-node cluster on one machine: a writer and a reader sharing a file://
+# bucket in a temp dir (docs/cluster.md).  Short intervals so it shows in
+# seconds.
+# ---------------------------------------------------------------------------
+say "starting a writer and a reader on a shared file:// bucket"
+BUCKET_DIR=$(mktemp -d "${TMPDIR:-/tmp}/brainy-demo-bucket.XXXXXX")
+chmod 755 "$BUCKET_DIR"
+[ "$(id -u)" = 0 ] && chown "$PGC_OSUSER" "$BUCKET_DIR"
+pgc_on_exit() { rm -rf "$BUCKET_DIR"; }
+# shellcheck source=lib/cluster_nodes.sh
+. "$ROOT/test/lib/cluster_nodes.sh"
+CN_HEARTBEAT=2s CN_TIMEOUT=6s CN_POLL=1s
+cd /
+cn_start writer "file://$BUCKET_DIR" "brainy.role = 'writer'" "brainy.instance_id = 'demo-writer'" "brainy.log_level = 'info'"
+cn_start reader "file://$BUCKET_DIR" "brainy.role = 'reader'" "brainy.instance_id = 'demo-reader'" "brainy.log_level = 'info'"
+cd "$ROOT"
+sleep 3
+pgc_psql reader -a -d postgres <<'SQL'
+-- Every node seen in the bucket (each writes a heartbeat every 2 s):
+SELECT id, role, status, alive, age, endpoint FROM brainy.instances ORDER BY id;
+-- This node's health:
+SELECT jsonb_pretty(brainy.health());
+-- The shared config, created by whichever node came first:
+SELECT brainy.config();
+-- A change on the writer reaches the reader within the poll interval (1 s):
+SQL
+pgc_psql writer -a -d postgres -c "SELECT brainy.set_config('{\"embeddingModel\": \"demo-model\"}')->'version' AS new_version"
+sleep 1.5
+pgc_psql reader -a -d postgres -c "SELECT brainy.health()->'configVersion' AS version_on_reader, brainy.partition_of('item-42') AS partition_of_item_42"
+echo
+say "the bucket holds:"
+find "$BUCKET_DIR" -name '*.json' | sed "s|$BUCKET_DIR/||; s|%d||g"
+pgc_stop reader
+pgc_stop writer
+say "done; the servers are stopped and their directories removed."
 say "next: the README's Quick start, and 'bash test/all.sh' for the tests."

@@ -81,6 +81,12 @@ brainy_storage_init(void)
 				 errhint("Add brainy to shared_preload_libraries, or pass the credentials in the AWS_* environment variables.")));
 }
 
+const char *
+brainy_storage_url(void)
+{
+	return storage_url ? storage_url : "";
+}
+
 static const char *
 setting_or_env(const char *setting, const char *env)
 {

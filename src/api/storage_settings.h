@@ -10,6 +10,9 @@
 /* Registers the brainy.storage and brainy.s3_* settings (from _PG_init). */
 extern void brainy_storage_init(void);
 
+/* brainy.storage as set ("" when empty: single-node, no cluster) */
+extern const char *brainy_storage_url(void);
+
 /*
  * The store for the current settings, opened on first use and reopened
  * when the settings change; kept for the life of the backend so requests

@@ -3,20 +3,23 @@
  *
  * Owns PG_MODULE_MAGIC and _PG_init: picks the distance kernels for this CPU
  * once, when the library is loaded, and lets each module register its
- * settings.
+ * settings.  Loaded through shared_preload_libraries, it also reserves the
+ * cluster state in shared memory and, when brainy.storage is set, starts
+ * the cluster background worker (src/worker).
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "storage_settings.h"
 #include "vector.h"
+#include "worker.h"
 
 /* src/am/hnsw_am.c: reloptions and GUCs of the brainy_hnsw access method */
 extern void brainy_hnsw_init(void);
 
-/* src/api/storage_settings.c: the object store's settings (brainy.storage, brainy.s3_*) */
-extern void brainy_storage_init(void);
 
 PG_MODULE_MAGIC;
 
@@ -33,7 +36,16 @@ _PG_init(void)
 	 * drops postgresql.conf placeholders of settings not yet defined.
 	 */
 	brainy_storage_init();
+	brainy_cluster_settings_init();
 	brainy_hnsw_init();
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		brainy_cluster_shmem_init();
+		/* with brainy.storage empty this is a single-node server */
+		if (brainy_storage_url()[0] != '\0')
+			brainy_worker_register();
+	}
 }
 
 PG_FUNCTION_INFO_V1(brainy_kernel_name);

@@ -8,6 +8,7 @@
 #       Sets PGC_<NAME>_PORT, PGC_<NAME>_DIR, PGC_<NAME>_PID.
 #   pgc_psql NAME [psql args...]   run psql against it as the superuser.
 #   pgc_stop NAME                  stop it (by its recorded postmaster PID).
+#   pgc_restart NAME               restart it in place (same data, port).
 #   pgc_start_standby NAME PRIMARY [extra postgresql.conf lines...]
 #       take a base backup of the running cluster PRIMARY (pg_basebackup as
 #       the unprivileged user, over 127.0.0.1, with -R so it streams from
@@ -152,4 +153,19 @@ pgc_stop_all() {
 	local n
 	for n in $PGC_NAMES; do pgc_stop "$n"; done
 	if declare -F pgc_on_exit >/dev/null; then pgc_on_exit; fi
+}
+
+# pgc_restart NAME: restart the cluster in place (fast shutdown, same data
+# directory and port); updates PGC_<NAME>_PID.
+pgc_restart() {
+	local name=$1 dir pid
+	eval "dir=\${PGC_${name}_DIR:-}"
+	[ -n "$dir" ] || { echo "pgcluster: no cluster named $name" >&2; return 1; }
+	if ! pgc_as "$PGC_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null; then
+		echo "pgcluster: restart of $name failed, log:" >&2
+		tail -n 30 "$dir/server.log" >&2
+		return 1
+	fi
+	pid=$(head -n 1 "$dir/data/postmaster.pid")
+	eval "PGC_${name}_PID=$pid"
 }

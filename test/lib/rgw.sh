@@ -10,6 +10,9 @@
 #                   Registers rgw_stop to run when the calling shell exits.
 #   rgw_stop        stop the daemons by their recorded PIDs (radosgw, osd,
 #                   mon, in that order) and delete the temp dir.
+#   rgw_gateway_down   stop only radosgw (by its PID): the S3 endpoint goes
+#                      away, the cluster stays (outage tests)
+#   rgw_gateway_up     start radosgw again on the same port and wait for it
 #
 # Settings that matter (each cost a failure to find, see the shared notes):
 # ms_*_mode = crc with cephx off (else radosgw never reaches the monitor),
@@ -164,6 +167,30 @@ EOF
 	[ "$code" = 200 ] || { rgw_fail "bucket creation answered $code: $(cat "$RGW_DIR/curl.out")"; return 1; }
 	rgw_log "up on $RGW_ENDPOINT (bucket $RGW_BUCKET)"
 	return 0
+}
+
+rgw_gateway_down() {
+	local i entry pid n
+	for i in "${!RGW_PIDS[@]}"; do
+		entry=${RGW_PIDS[$i]}
+		[ "${entry%%:*}" = rgw ] || continue
+		pid=${entry#*:}
+		kill -TERM "$pid" 2>/dev/null
+		for n in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		unset "RGW_PIDS[$i]"
+	done
+	RGW_PIDS=("${RGW_PIDS[@]}")
+}
+
+rgw_gateway_up() {
+	radosgw -c "$RGW_DIR/ceph.conf" -f -n client.rgw >>"$RGW_DIR/rgw.out" 2>&1 &
+	RGW_PIDS+=("rgw:$!")
+	rgw_wait 60 rgw_signed_ok || { rgw_fail "radosgw did not come back on $RGW_ENDPOINT"; return 1; }
 }
 
 rgw_stop() {
