@@ -10,7 +10,8 @@
 # missing or invalid setting and the environment overrides; a generated id
 # kept across a restart; a duplicate live id refused; a SIGKILLed node
 # reported dead then cleaned up; the worker restarted after kill -9; a
-# malformed config.json; SIGTERM's final "stopped" heartbeat; no worker
+# malformed config.json; a hot standby of a writer, with no role set,
+# joining as a reader; SIGTERM's final "stopped" heartbeat; no worker
 # without brainy.storage.
 #
 # Prints "N passed, N failed" at the end.
@@ -283,6 +284,19 @@ check "garbage: still unhealthy, still the same worker" cn_wait 3 bash -c "[ \"\
 check "garbage: same worker" [ "$(cn_worker_pid w1)" = "$wpid" ]
 cp "$WORK/config.good" "$cfg"
 check "repaired config.json: healthy again" cn_wait 5 healthy w1
+
+# a hot standby of a writer, with no role of its own, joins as a reader
+if pgc_start_standby sb1 w1 "brainy.role = ''" "brainy.instance_id = 'standby-1'"; then
+	check "hot standby: the worker infers the reader role" \
+		cn_wait 10 grep -q 'brainy: role reader (inferred: the server is a hot standby)' "$PGC_sb1_DIR/server.log"
+	check "hot standby: its heartbeat says reader" \
+		cn_wait 10 bash -c "[ \"\$(psql -X -h 127.0.0.1 -p $PGC_w1_PORT -U postgres -d postgres -Atc \"SELECT role || ':' || alive FROM brainy.instances WHERE id = 'standby-1'\")\" = reader:true ]"
+	out=$(pgc_psql sb1 -d postgres -At -c "SELECT brainy.health()->>'role'" 2>&1)
+	check "hot standby: brainy.health() on it says reader ($out)" [ "$out" = reader ]
+	pgc_stop sb1
+else
+	fail "hot standby of w1 starts"
+fi
 
 # SIGTERM: a final heartbeat marked stopped
 pgc_stop r1
