@@ -381,7 +381,8 @@ write_lease(ObjStore *store, ClusterLease *want, ObjStorePutMode mode, const cha
 	snprintf(want->etag, sizeof(want->etag), "%s", info.etag);
 	want->last_modified_s = info.last_modified;
 	want->expires_store_ms = expires_at(want, store_now_ms);
-	want->deadline_mono_ms = want->released ? 0 : t0 + want->ttl_ms;
+	want->deadline_mono_ms = want->released ? 0 :
+		t0 + want->ttl_ms - CLUSTER_LEASE_CLOCK_MARGIN_MS;
 	return OBJSTORE_OK;
 }
 

@@ -26,10 +26,16 @@
  * and tests pass a controlled clock.
  *
  * The holder's side: deadline_mono_ms is the local monotonic time taken
- * just before the winning write was sent, plus ttl.  The write reached the
- * store after that instant, so nobody can take the lease over before the
- * deadline (clock rates assumed equal); a holder stops acting on the lease
- * at its deadline unless a renewal has succeeded.
+ * just before the winning write was sent, plus ttl, minus a safety margin
+ * of CLUSTER_LEASE_CLOCK_MARGIN_MS.  The write reached the store after that
+ * instant, so nobody can take the lease over before the deadline as long as
+ * the two clocks run at the same rate (the margin absorbs coarse server
+ * clocks: RGW timestamps are a few ms coarse); a holder stops acting on the
+ * lease at its deadline unless a renewal has succeeded.  The holder's own
+ * expires_store_ms dates its write by the put reply (Last-Modified, or the
+ * Date header where S3 sends no Last-Modified), so it may be up to 1 s
+ * later than what others compute from a GET; deadline_mono_ms is what a
+ * holder should go by.
  */
 #ifndef BRAINY_CLUSTER_LEASE_H
 #define BRAINY_CLUSTER_LEASE_H
@@ -52,7 +58,8 @@
 #define CLUSTER_LEASE_PREFIX "_brainy/locks/"
 #define CLUSTER_LEASE_NAME_MAX 64
 #define CLUSTER_LEASE_OWNER_MAX 255
-#define CLUSTER_LEASE_TTL_MIN_MS 100
+#define CLUSTER_LEASE_TTL_MIN_MS 1000
+#define CLUSTER_LEASE_CLOCK_MARGIN_MS 100
 #define CLUSTER_LEASE_TTL_MAX_MS (24 * 3600 * 1000)
 
 typedef struct ClusterLease
