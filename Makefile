@@ -135,15 +135,25 @@ $(UNIT_BIN)/test_objstore_contract: test/unit/test_objstore_contract.c $(FAULT_P
 CLUSTER_SRCS = $(wildcard src/cluster/*.c)
 CLUSTER_HDRS = $(wildcard src/cluster/*.h)
 
-$(UNIT_BIN)/test_cluster: test/unit/test_cluster.c $(CLUSTER_SRCS) $(CLUSTER_HDRS)
+CLUSTER_LIBS = -ljson-c -lxxhash -lm $(OBJSTORE_LIBS)
+
+$(UNIT_BIN)/test_cluster: test/unit/test_cluster.c $(CLUSTER_SRCS) $(CLUSTER_HDRS) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
 	@mkdir -p $(UNIT_BIN)
-	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -o $@ test/unit/test_cluster.c $(CLUSTER_SRCS) -ljson-c -lxxhash -lm
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -Isrc/objstore -o $@ test/unit/test_cluster.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
+
+# Leases: against a temporary file:// directory by default (`make unittest`),
+# against RGW in test/suites/objstore_s3.sh (same OBJSTORE_* settings as the
+# contract suite).
+$(UNIT_BIN)/test_cluster_lease: test/unit/test_cluster_lease.c $(CLUSTER_SRCS) $(CLUSTER_HDRS) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -Isrc/objstore -o $@ test/unit/test_cluster_lease.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
 
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_hnsw_parallel $(UNIT_BIN)/test_quant \
 	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
 	$(UNIT_BIN)/test_objstore_file $(UNIT_BIN)/test_objstore_retry \
-	$(UNIT_BIN)/test_objstore_contract $(UNIT_BIN)/test_cluster
+	$(UNIT_BIN)/test_objstore_contract $(UNIT_BIN)/test_cluster \
+	$(UNIT_BIN)/test_cluster_lease
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore
 unittest-build: $(UNIT_TESTS)

@@ -12,6 +12,8 @@
  *	cluster_health.c     health status, warnings and the health JSON
  *	cluster_partition.c  partition of a key (xxHash64 modulo partitionCount)
  *	cluster_stats.c      summing per-node statistics objects
+ *	cluster_lease.c      leases in _brainy/locks/ (its own header,
+ *	                     cluster_lease.h: it uses the object store)
  *
  * Conventions: functions return CLUSTER_OK or an error code and, on error,
  * write a one-line message into the caller's buffer (errbuf, errlen).

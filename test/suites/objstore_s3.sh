@@ -7,7 +7,8 @@
 #      path-style addressing, RGW's documented deviations allowed for, and
 #      a pass through the fault-injecting proxy;
 #   2. the basic part of it again with virtual-hosted-style addressing
-#      (bucket.localhost:port, which libcurl resolves to loopback);
+#      (bucket.localhost:port, which libcurl resolves to loopback); and the
+#      lease tests (test/unit/test_cluster_lease.c) against the gateway;
 #   3. the SQL side on a PostgreSQL cluster configured for the bucket:
 #      brainy.storage_check(), storage_list(), storage_get(), a wrong
 #      secret (clear access-denied error), the AWS_* environment fallback;
@@ -80,6 +81,18 @@ run_counted "contract (virtual-hosted)" "$WORK/contract-vhost.log" \
 	env OBJSTORE_URL="s3://$RGW_BUCKET/vhost" OBJSTORE_ENDPOINT="http://localhost:$RGW_PORT" \
 	OBJSTORE_ACCESS_KEY_ID="$RGW_ACCESS_KEY" OBJSTORE_SECRET_ACCESS_KEY="$RGW_SECRET_KEY" \
 	OBJSTORE_DEVIATIONS=rgw OBJSTORE_QUICK=1 "$CONTRACT"
+
+echo "# leases (src/cluster/cluster_lease.c), path-style"
+LEASE=$ROOT/test/unit/bin/test_cluster_lease
+if [ ! -x "$LEASE" ]; then
+	make -s -C "$ROOT" test/unit/bin/test_cluster_lease >/dev/null 2>&1 || fail "build test_cluster_lease"
+fi
+if [ -x "$LEASE" ]; then
+	run_counted "leases" "$WORK/lease.log" \
+		env OBJSTORE_URL="s3://$RGW_BUCKET/lease" OBJSTORE_ENDPOINT="$RGW_ENDPOINT" \
+		OBJSTORE_ACCESS_KEY_ID="$RGW_ACCESS_KEY" OBJSTORE_SECRET_ACCESS_KEY="$RGW_SECRET_KEY" \
+		OBJSTORE_PATH_STYLE=1 "$LEASE"
+fi
 
 # --- 3: the SQL side ----------------------------------------------------------------
 
