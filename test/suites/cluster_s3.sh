@@ -117,6 +117,7 @@ for n in 1 2 3; do check "s$n healthy again after the outage" cn_wait 20 healthy
 # (the worker logs a transition at the end of its turn, a moment after
 # brainy.health() already shows it)
 check "log: the transition to degraded and back is logged" cn_wait 5 bash -c "grep -q 'health healthy -> degraded' '$(cn_log s1)' && grep -q 'health degraded -> healthy' '$(cn_log s1)'"
+grep -o 'brainy: health .*' "$(cn_log s1)" | sed 's/^/# s1 log: /'
 
 # one heartbeat (conditional PUT + LIST + stats PUT), from the worker's log
 hb=$(grep -h -o 'heartbeat [0-9]* written in [0-9.]* ms' "$(cn_log s1)" "$(cn_log s2)" "$(cn_log s3)" | awk '{print $5}' | sort -n)
