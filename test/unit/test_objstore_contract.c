@@ -45,8 +45,9 @@ static char tmpdir[256];
 static char *
 k(const char *key)
 {
-	static char buf[8][OBJSTORE_KEY_MAX + 1];
-	static int	i;
+	/* per thread: the race tests call this from 16 threads at once */
+	static _Thread_local char buf[8][OBJSTORE_KEY_MAX + 1];
+	static _Thread_local int i;
 
 	i = (i + 1) % 8;
 	snprintf(buf[i], sizeof(buf[i]), "%s%s", run_prefix, key);
