@@ -399,23 +399,18 @@ mem_read_list(void *ctx, uint32_t id, int layer, uint32_t *ids, float *dists,
 	return (int) l.hdr[0];
 }
 
-static int
-mem_add_node(void *ctx, const float *vec, int level, uint64_t label,
-			 uint32_t *id_out)
+/*
+ * Fill the slot of node id (capacity ensured, upper lists allocated when
+ * level > 0): label, level, no flags, empty lists, the vector scaled.  The
+ * node stays invisible until the caller counts it in n_nodes (or staged).
+ */
+void
+hnsw_node_fill(HnswIndex *idx, uint32_t id, const float *vec, double scale,
+			   int level, uint64_t label, uint32_t *upper)
 {
-	HnswIndex  *idx = (HnswIndex *) ctx;
-	uint32_t	id = idx->n_nodes;
-	uint32_t   *upper = NULL;
-	HnswNode   *node;
+	HnswNode   *node = hnsw_node(idx, id);
 	HnswList	list0;
 
-	if (idx->n_staged > 0 || idx->job != NULL ||
-		id >= HNSW_MAX_NODES || level < 0 || level > HNSW_MAX_LEVEL ||
-		hnsw_ensure_node_capacity(idx, id + 1, NULL) != HNSW_OK)
-		return -1;
-	if (level > 0 && (upper = hnsw_upper_alloc(idx, level)) == NULL)
-		return -1;
-	node = hnsw_node(idx, id);
 	node->label = label;
 	node->upper = upper;
 	node->level = (uint8_t) level;
@@ -423,7 +418,24 @@ mem_add_node(void *ctx, const float *vec, int level, uint64_t label,
 	list0 = hnsw_list(idx, id, 0);
 	list0.hdr[0] = 0;
 	list0.hdr[1] = HNSW_SEL_UNKNOWN;
-	hnsw_vector_store(hnsw_vec(idx, id), vec, idx->params.dim, 1.0);
+	hnsw_vector_store(hnsw_vec(idx, id), vec, idx->params.dim, scale);
+}
+
+static int
+mem_add_node(void *ctx, const float *vec, int level, uint64_t label,
+			 uint32_t *id_out)
+{
+	HnswIndex  *idx = (HnswIndex *) ctx;
+	uint32_t	id = idx->n_nodes;
+	uint32_t   *upper = NULL;
+
+	if (idx->n_staged > 0 || idx->job != NULL ||
+		id >= HNSW_MAX_NODES || level < 0 || level > HNSW_MAX_LEVEL ||
+		hnsw_ensure_node_capacity(idx, id + 1, NULL) != HNSW_OK)
+		return -1;
+	if (level > 0 && (upper = hnsw_upper_alloc(idx, level)) == NULL)
+		return -1;
+	hnsw_node_fill(idx, id, vec, 1.0, level, label, upper);
 	idx->n_nodes = id + 1;
 	*id_out = id;
 	return 0;

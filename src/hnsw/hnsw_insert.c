@@ -146,9 +146,7 @@ hnsw_insert(HnswIndex *idx, const float *vec, uint64_t label,
 			uint32_t *id_out, HnswError *err)
 {
 	HnswGraph	g;
-	HnswNode   *node;
 	uint32_t   *upper = NULL;
-	HnswList	list0;
 	uint64_t	rng;
 	double		scale;
 	uint32_t	id;
@@ -189,21 +187,13 @@ hnsw_insert(HnswIndex *idx, const float *vec, uint64_t label,
 	}
 
 	/* fill the node's slot; it stays invisible until n_nodes counts it */
-	node = hnsw_node(idx, id);
-	node->label = label;
-	node->upper = upper;
-	node->level = (uint8_t) level;
-	node->flags = 0;
-	list0 = hnsw_list(idx, id, 0);
-	list0.hdr[0] = 0;
-	list0.hdr[1] = HNSW_SEL_UNKNOWN;
-	hnsw_vector_store(hnsw_vec(idx, id), vec, idx->params.dim, scale);
+	hnsw_node_fill(idx, id, vec, scale, level, label, upper);
 
 	rc = hnsw_insert_search(&g, hnsw_vec(idx, id), level, HNSW_NO_NODE, NULL, &top);
 	if (rc != HNSW_OK)
 	{
 		hnsw_upper_free(idx, upper, level);
-		node->upper = NULL;
+		hnsw_node(idx, id)->upper = NULL;
 		return rc;
 	}
 

@@ -427,6 +427,9 @@ hnsw_list_copy_locked(const HnswIndex *idx, uint32_t id, int layer,
 /* hnsw_index.c */
 extern int	hnsw_ensure_node_capacity(HnswIndex *idx, uint32_t n, HnswError *err);
 extern uint32_t *hnsw_upper_alloc(HnswIndex *idx, int level);
+extern void hnsw_node_fill(HnswIndex *idx, uint32_t id, const float *vec,
+						   double scale, int level, uint64_t label,
+						   uint32_t *upper);
 extern void hnsw_upper_free(HnswIndex *idx, uint32_t *upper, int level);
 
 /* ----------------------------------------------------------------- writer */

@@ -71,8 +71,6 @@ int
 hnsw_stage(HnswIndex *idx, const float *vec, uint64_t label, int level,
 		   uint32_t *id_out, HnswError *err)
 {
-	HnswNode   *node;
-	HnswList	list0;
 	uint32_t   *upper = NULL;
 	uint64_t	rng;
 	double		scale;
@@ -108,15 +106,7 @@ hnsw_stage(HnswIndex *idx, const float *vec, uint64_t label, int level,
 							 "out of memory for the neighbour lists of a level %d node",
 							 level);
 	}
-	node = hnsw_node(idx, id);
-	node->label = label;
-	node->upper = upper;
-	node->level = (uint8_t) level;
-	node->flags = 0;
-	list0 = hnsw_list(idx, id, 0);
-	list0.hdr[0] = 0;
-	list0.hdr[1] = HNSW_SEL_UNKNOWN;
-	hnsw_vector_store(hnsw_vec(idx, id), vec, idx->params.dim, scale);
+	hnsw_node_fill(idx, id, vec, scale, level, label, upper);
 	idx->rng = rng;
 	idx->n_staged++;
 	if (id_out != NULL)
