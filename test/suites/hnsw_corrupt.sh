@@ -6,7 +6,8 @@
 # its file in three ways: garbage over the metapage, garbage over the node
 # slots of block 1, zeros over a whole node page.  Each time a search must
 # fail with an index-corrupted error naming the index, the backend must not
-# crash, and REINDEX must bring the index back.
+# crash, and REINDEX must bring the index back.  The same for garbage over
+# the quantizer page of a quantization = sq8 index.
 set -uo pipefail
 
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -67,6 +68,31 @@ for case in "metapage:24:1000:255" "slots of block 1:8216:3000:255" "node page 2
 	sql -c "CHECKPOINT" >/dev/null
 	FILE=$DIR/data/$(sql -c "SELECT pg_relation_filepath('items_v')")
 done
+
+# a quantized index (quantization = sq8): a damaged quantizer page
+sql <<'SQL'
+CREATE TABLE qitems (id int PRIMARY KEY, v vector(8));
+INSERT INTO qitems SELECT i, (SELECT array_agg(sin(i * j)) FROM generate_series(1, 8) j)::vector
+FROM generate_series(1, 3000) i;
+CREATE INDEX qitems_v ON qitems USING brainy_hnsw (v vector_l2_ops) WITH (m = 4, ef_construction = 16, quantization = sq8);
+CHECKPOINT;
+SQL
+FILE=$DIR/data/$(sql -c "SELECT pg_relation_filepath('qitems_v')")
+qblk=""
+for ((b = 0; b < $(stat -c %s "$FILE") / 8192; b++)); do
+	# page type: the first uint16 of the special space (8 bytes at the end)
+	if [ "$(od -An -tu2 -j $((b * 8192 + 8184)) -N2 "$FILE" | tr -d ' ')" = 5 ]; then qblk=$b; break; fi
+done
+check "sq8: the index has a quantizer page ($qblk)" test -n "$qblk"
+restart overwrite $((qblk * 8192 + 24)) 64 255
+err=$(sql -c "SET enable_seqscan = off" \
+	-c "SELECT id FROM qitems ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 5" 2>&1 >/dev/null)
+check "sq8: a damaged quantizer gives a clear error ($err)" \
+	bash -c "grep -q 'bad quantizer' <<<\"\$1\"" _ "$err"
+check "sq8: the backend did not crash" \
+	bash -c "! grep -E 'terminated by signal|PANIC' '$DIR/server.log'"
+sql -c "REINDEX INDEX qitems_v" >/dev/null 2>&1
+check "sq8: REINDEX repairs it" test "$(sql -c "SELECT brainy_hnsw_check('qitems_v')->>'ok'")" = true
 
 pgc_stop corrupt
 echo "$passed passed, $failed failed"
