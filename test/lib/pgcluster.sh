@@ -32,20 +32,7 @@ else
 	pgc_as() { "$@"; }
 fi
 
-# A TCP port on 127.0.0.1 that nothing listens on now.
-pgc_free_port() {
-	local port tries=0
-	while [ $tries -lt 200 ]; do
-		port=$(( 20000 + (RANDOM % 30000) ))
-		if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-		tries=$((tries + 1))
-	done
-	echo "pgcluster: no free port found" >&2
-	return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 pgc_start() {
 	local name=$1; shift
@@ -53,7 +40,7 @@ pgc_start() {
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/brainy-pg-$name.XXXXXX") || return 1
 	chmod 755 "$dir"
 	[ "$(id -u)" = 0 ] && chown "$PGC_OSUSER" "$dir"
-	port=$(pgc_free_port) || return 1
+	port=$(free_port) || return 1
 	if ! pgc_as "$PGC_BINDIR/initdb" -D "$dir/data" -U postgres -A trust \
 			--no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
 		echo "pgcluster: initdb failed:" >&2
@@ -105,7 +92,7 @@ pgc_start_standby() {
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/brainy-pg-$name.XXXXXX") || return 1
 	chmod 755 "$dir"
 	[ "$(id -u)" = 0 ] && chown "$PGC_OSUSER" "$dir"
-	port=$(pgc_free_port) || return 1
+	port=$(free_port) || return 1
 	if ! pgc_as "$PGC_BINDIR/pg_basebackup" -h 127.0.0.1 -p "$pport" -U postgres \
 			-D "$dir/data" -R -X stream -c fast --no-sync >"$dir/basebackup.log" 2>&1; then
 		echo "pgcluster: pg_basebackup of $primary failed:" >&2

@@ -23,18 +23,7 @@
 RGW_BUCKET=${RGW_BUCKET:-brainy-test}
 RGW_PIDS=()
 
-rgw_free_port() {
-	local port tries=0
-	while [ $tries -lt 200 ]; do
-		port=$(( 20000 + (RANDOM % 30000) ))
-		if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-		tries=$((tries + 1))
-	done
-	return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 rgw_log() { echo "rgw: $*" >&2; }
 
@@ -80,7 +69,7 @@ rgw_fail() {
 	return 1
 }
 
-rgw_start() {
+rgw_start_once() {
 	local mon_port fsid uuid conf
 	for cmd in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph ceph-authtool curl; do
 		command -v "$cmd" >/dev/null 2>&1 || { rgw_log "$cmd not found (test/lib/install-deps.sh installs it)"; return 1; }
@@ -88,9 +77,9 @@ rgw_start() {
 	RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/brainy-rgw.XXXXXX") || return 1
 	trap rgw_stop EXIT
 	trap 'exit 130' INT TERM
-	mon_port=$(rgw_free_port) || return 1
-	RGW_PORT=$(rgw_free_port) || return 1
-	while [ "$RGW_PORT" = "$mon_port" ]; do RGW_PORT=$(rgw_free_port) || return 1; done
+	mon_port=$(free_port) || return 1
+	RGW_PORT=$(free_port) || return 1
+	while [ "$RGW_PORT" = "$mon_port" ]; do RGW_PORT=$(free_port) || return 1; done
 	RGW_ENDPOINT=http://127.0.0.1:$RGW_PORT
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	uuid=$(cat /proc/sys/kernel/random/uuid)
@@ -169,6 +158,20 @@ EOF
 	return 0
 }
 
+# A start can fail for reasons outside the code under test (a port taken
+# between the check and the bind): stop what was started and try again with
+# fresh ports, up to three times.
+rgw_start() {
+	local attempt
+	for attempt in 1 2 3; do
+		rgw_start_once && return 0
+		rgw_log "start attempt $attempt failed"
+		rgw_stop_daemons
+		[ -n "${RGW_DIR:-}" ] && [ -z "${RGW_KEEP:-}" ] && rm -rf "$RGW_DIR"
+	done
+	return 1
+}
+
 rgw_gateway_down() {
 	local i entry pid n
 	for i in "${!RGW_PIDS[@]}"; do
@@ -193,7 +196,7 @@ rgw_gateway_up() {
 	rgw_wait 60 rgw_signed_ok || { rgw_fail "radosgw did not come back on $RGW_ENDPOINT"; return 1; }
 }
 
-rgw_stop() {
+rgw_stop_daemons() {
 	local i entry pid n
 	# in reverse order of starting: radosgw, osd, mon
 	for ((i = ${#RGW_PIDS[@]} - 1; i >= 0; i--)); do
@@ -210,6 +213,10 @@ rgw_stop() {
 		fi
 	done
 	RGW_PIDS=()
+}
+
+rgw_stop() {
+	rgw_stop_daemons
 	if [ -n "${RGW_DIR:-}" ] && [ -d "$RGW_DIR" ] && [ -z "${RGW_KEEP:-}" ]; then
 		rm -rf "$RGW_DIR"
 	fi
