@@ -366,3 +366,76 @@ COMMENT ON VIEW brainy.instances IS 'every node seen in the bucket; alive = hear
 CREATE FUNCTION brainy.cluster_stats() RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'brainy_cluster_stats' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION brainy.cluster_stats() IS 'the per-node statistics objects (_brainy/stats/) summed, with the number of nodes';
+
+-- replication through the bucket (docs/replication.md) ------------------------
+
+-- The local catalog.  Rows here are written by brainy.publish/subscribe and
+-- by the replication worker; users read them through the views below.
+
+-- writer: one row per published collection
+CREATE TABLE brainy.publication (
+	collection text PRIMARY KEY,
+	relid regclass NOT NULL,
+	pk_column name NOT NULL,
+	vector_column name NOT NULL,
+	dimensions integer NOT NULL,
+	published_seq bigint NOT NULL DEFAULT 0,	-- last segment written
+	backfill_done boolean NOT NULL DEFAULT false,
+	backfill_cursor text,			-- text form of the last primary key copied
+	backfill_query text NOT NULL,	-- copies the next batch into the outbox
+	created timestamptz NOT NULL DEFAULT now()
+);
+
+-- writer: captured changes not yet in a segment (same transaction as the change)
+CREATE TABLE brainy.outbox (
+	id bigserial PRIMARY KEY,
+	collection text NOT NULL,
+	op "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+	pk text NOT NULL,
+	hlc bigint NOT NULL,			-- hybrid logical clock version of the change
+	vec vector,						-- NULL for deletes
+	doc jsonb						-- the other columns
+);
+
+-- reader: one row per followed collection
+CREATE TABLE brainy.subscription (
+	collection text PRIMARY KEY,
+	relid regclass NOT NULL,		-- the mirror table
+	pk_column name NOT NULL,
+	vector_column name NOT NULL,
+	dimensions integer NOT NULL,
+	schema_json jsonb NOT NULL,		-- _brainy/collections/<name>/schema.json at subscribe
+	created timestamptz NOT NULL DEFAULT now()
+);
+
+-- reader: per collection and writer, the last segment applied (same
+-- transaction as the apply)
+CREATE TABLE brainy.subscription_writer (
+	collection text NOT NULL REFERENCES brainy.subscription ON DELETE CASCADE,
+	writer_id text NOT NULL,
+	applied_seq bigint NOT NULL DEFAULT 0,
+	applied_at timestamptz,
+	PRIMARY KEY (collection, writer_id)
+);
+
+-- reader: the last-writer-wins version of every mirror row, and tombstones
+-- of deleted rows (kept brainy.tombstone_retention)
+CREATE TABLE brainy.row_version (
+	collection text NOT NULL,
+	pk text NOT NULL,
+	hlc bigint NOT NULL,
+	writer_id text NOT NULL,
+	deleted boolean NOT NULL,
+	PRIMARY KEY (collection, pk)
+);
+
+REVOKE ALL ON brainy.publication, brainy.outbox, brainy.subscription,
+	brainy.subscription_writer, brainy.row_version FROM PUBLIC;
+
+-- a new hybrid logical clock value (capture triggers)
+CREATE FUNCTION brainy._hlc_next() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'brainy_hlc_next_sql' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- wakes the replication worker: flush now (true) or poll every writer now (false)
+CREATE FUNCTION brainy._wake_worker(flush boolean) RETURNS void
+	AS 'MODULE_PATHNAME', 'brainy_wake_worker_sql' LANGUAGE C STRICT VOLATILE;

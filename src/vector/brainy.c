@@ -13,6 +13,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "repl.h"
 #include "storage_settings.h"
 #include "vector.h"
 #include "worker.h"
@@ -37,6 +38,7 @@ _PG_init(void)
 	 */
 	brainy_storage_init();
 	brainy_cluster_settings_init();
+	brainy_repl_settings_init();
 	brainy_hnsw_init();
 
 	if (process_shared_preload_libraries_in_progress)
@@ -44,7 +46,10 @@ _PG_init(void)
 		brainy_cluster_shmem_init();
 		/* with brainy.storage empty this is a single-node server */
 		if (brainy_storage_url()[0] != '\0')
+		{
 			brainy_worker_register();
+			brainy_repl_worker_register();
+		}
 	}
 }
 

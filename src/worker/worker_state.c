@@ -13,6 +13,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "repl.h"
 #include "worker.h"
 
 static BrainyClusterState *state = NULL;
@@ -28,6 +29,7 @@ state_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(BrainyClusterState)));
+	brainy_repl_shmem_request();
 }
 #endif
 
@@ -47,6 +49,7 @@ state_startup(void)
 		strlcpy(state->role, "none", sizeof(state->role));
 		strlcpy(state->status, "starting", sizeof(state->status));
 	}
+	brainy_repl_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -58,6 +61,7 @@ brainy_cluster_shmem_init(void)
 	shmem_request_hook = state_request;
 #else
 	RequestAddinShmemSpace(MAXALIGN(sizeof(BrainyClusterState)));
+	brainy_repl_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = state_startup;
