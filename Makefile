@@ -155,8 +155,14 @@ UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_objstore_contract $(UNIT_BIN)/test_cluster \
 	$(UNIT_BIN)/test_cluster_lease
 
-.PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore
-unittest-build: $(UNIT_TESTS)
+# not a test: the fault-injecting proxy as a program, for the replication
+# suites (test/suites/repl_*.sh) and bench-repl
+$(UNIT_BIN)/fault_proxy: test/unit/fault_proxy_main.c $(FAULT_PROXY)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ test/unit/fault_proxy_main.c test/unit/fault_proxy.c
+
+.PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore bench-repl
+unittest-build: $(UNIT_TESTS) $(UNIT_BIN)/fault_proxy
 
 unittest: unittest-build
 	@status=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || status=1; done; exit $$status
