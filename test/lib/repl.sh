@@ -29,6 +29,8 @@
 #   repl_proxy_toggle NAME          faults off/on (SIGUSR1)
 #   repl_proxy_stat NAME KEY        one count from its stats file (see
 #                                   test/unit/fault_proxy_main.c for keys)
+#   repl_proxy_snapshot NAME FILE   all its counts at once, copied to FILE;
+#   repl_stat FILE KEY              one count from such a copy
 #   repl_proxy_stop NAME            stop it (TERM by PID); shows its summary
 #   repl_bg COMMAND...              run COMMAND in the background, PID
 #                                   recorded in REPL_BG_PIDS (stopped by repl_cleanup)
@@ -179,6 +181,15 @@ repl_proxy_stat() {
 	f=$(repl_dir)/proxy-$1.stats
 	sleep 0.15				# the file is rewritten every 100 ms
 	awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' "$f" 2>/dev/null
+}
+
+repl_proxy_snapshot() {
+	sleep 0.15
+	cp "$(repl_dir)/proxy-$1.stats" "$2"
+}
+
+repl_stat() {
+	awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' "$1" 2>/dev/null
 }
 
 repl_proxy_stop() {
