@@ -20,7 +20,8 @@
 #   repl_worker_pid NODE            PID of the brainy replication worker
 #   repl_wait_up NODE SECONDS       until NODE accepts queries and has a
 #                                   replication worker again (after a crash)
-#   repl_sql NODE SQL               like cn_sql, with a 60 s statement limit
+#   repl_sql NODE SQL               like cn_sql, with a statement time limit
+#                                   (REPL_STATEMENT_TIMEOUT, 120 s)
 #   repl_bucket_dir                 a fresh file:// bucket directory
 #                                   (owned by the server user); prints it
 #   repl_proxy_start NAME UPSTREAM_PORT [fault_proxy options...]
@@ -44,6 +45,7 @@ REPL_POLL=${REPL_POLL:-200ms}
 REPL_FLUSH=${REPL_FLUSH:-200ms}
 REPL_BATCH=${REPL_BATCH:-1000}
 REPL_WAIT_TIMEOUT=${REPL_WAIT_TIMEOUT:-60s}
+REPL_STATEMENT_TIMEOUT=${REPL_STATEMENT_TIMEOUT:-120s}	# repl_sql's limit (0: none)
 # a crashed node takes a few seconds to come back: a short instance
 # timeout would declare it dead in between
 CN_TIMEOUT=${CN_TIMEOUT:-10s}
@@ -72,7 +74,7 @@ repl_node() {
 
 repl_sql() {
 	local name=$1; shift
-	PGOPTIONS="-c statement_timeout=60s" pgc_psql "$name" -d postgres -At -c "$1" 2>&1
+	PGOPTIONS="-c statement_timeout=$REPL_STATEMENT_TIMEOUT" pgc_psql "$name" -d postgres -At -c "$1" 2>&1
 }
 
 repl_items() {
