@@ -40,6 +40,7 @@ check() { local desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi;
 check_rc() { if [ "$2" = 0 ]; then ok "$1"; else fail "$1"; fi; }
 summary() { echo "$PASSED passed, $FAILED failed"; }
 contains() { [[ "$1" == *"$2"* ]]; }
+same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-replconv.XXXXXX") || exit 1
 chmod 755 "$WORK"

@@ -327,7 +327,12 @@ conn_main(void *arg)
 		if (a.kind == FAULT_DROP)
 			rc = -1;
 		else if (a.kind == FAULT_REPLY)
+		{
 			rc = reply(fd, &a, strncmp(head, "HEAD ", 5) == 0);
+			/* a client (e.g. another proxy) that asked to close waits for it */
+			if (rc == 0 && strcasestr(head, "\r\nConnection: close\r\n") != NULL)
+				rc = 1;
+		}
 		else
 			rc = forward(p, fd, head, head_len, body, body_len,
 						 a.kind == FAULT_LOST_REPLY);
