@@ -874,7 +874,8 @@ parse_header(const unsigned char *data, size_t len, ClusterSegmentHeader *hdr,
 	if (sum_rows != hdr->row_count)
 	{
 		snprintf(errbuf, errlen,
-				 "segment header: partitions hold %" PRIu32 " rows, the segment says %" PRIu32,
+				 "segment header: partition row counts add up to %" PRIu32
+				 ", the segment's row count is %" PRIu32,
 				 sum_rows, hdr->row_count);
 		goto bad;
 	}
