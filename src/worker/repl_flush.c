@@ -245,7 +245,7 @@ record_flush(const char *collection, int64 seq, const int64 *ids, const int64 *h
 
 	args[0] = CStringGetTextDatum(collection);
 	args[1] = int8_array(ids, n);
-	args[2] = int8_array(hlcs, n);
+	args[2] = match_hlc ? int8_array(hlcs, n) : (Datum) 0;
 	if (match_hlc)
 	{
 		if (SPI_execute_with_args("DELETE FROM brainy.outbox o USING unnest($2::bigint[], $3::bigint[]) AS s(id, hlc)"
