@@ -118,6 +118,24 @@ for i in $(seq 1 50); do kill -0 "$near_pid" 2>/dev/null || break; sleep 0.05; d
 ! kill -0 "$near_pid" 2>/dev/null; check_rc "SIGTERM stops it" $?
 out=$(repl_proxy_stop near)
 check "at exit: a summary line with the counts ($out)" contains "$out" "stopped; requests 104"
+# --delay-reply: the request reaches the upstream at once, its reply is held
+repl_proxy_start held "$REPL_PROXY_far_PORT" --delay 1000 --delay-ms 800 --delay-reply ||
+	{ fail "proxy with --delay-reply starts"; summary; exit 1; }
+far0=$(repl_proxy_stat far requests)
+t0=$(date +%s%N)
+code "http://127.0.0.1:$REPL_PROXY_held_PORT/b/k" >"$WORK/held.code" &
+curl_pid=$!
+sleep 0.4
+far1=$(repl_proxy_stat far requests)
+kill -0 "$curl_pid" 2>/dev/null; in_flight=$?
+wait "$curl_pid"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$far1" = $((far0 + 1)) ] && [ "$in_flight" = 0 ]
+check_rc "--delay-reply: the upstream had the request while the client still waited ($far0 -> $far1)" $?
+[ "$ms" -ge 800 ] && [ "$(cat "$WORK/held.code")" = 503 ]; check_rc "--delay-reply: the reply came after 800 ms ($ms ms, $(cat "$WORK/held.code"))" $?
+repl_proxy_snapshot held "$WORK/s4"
+check "--delay-reply: counted as delayed" same "$(st s4 delayed) $(st s4 forwarded)" "1 1"
+repl_proxy_stop held >/dev/null
 repl_proxy_stop far >/dev/null
 summary
 [ "$FAILED" -eq 0 ]

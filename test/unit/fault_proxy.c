@@ -36,6 +36,7 @@ struct FaultProxy
 	FaultAction dflt;
 	int			rand_on;
 	int			enabled;		/* 0: forward everything */
+	int			delay_reply;	/* random delays hold the reply, not the request */
 	int			keep_heads;
 	int			drop_pm,
 				e500_pm,
@@ -199,7 +200,12 @@ next_action(FaultProxy *p, const char *head)
 		else if ((r -= p->e503_pm) < p->lost_reply_pm)
 			a.kind = FAULT_LOST_REPLY;
 		else if ((r -= p->lost_reply_pm) < p->delay_pm)
-			a.delay_ms = p->delay_ms;
+		{
+			if (p->delay_reply)
+				a.reply_delay_ms = p->delay_ms;
+			else
+				a.delay_ms = p->delay_ms;
+		}
 	}
 	else
 		a = p->dflt;
@@ -243,7 +249,7 @@ reply(int fd, const FaultAction *a, int is_head)
  */
 static int
 forward(FaultProxy *p, int fd, const char *head, size_t head_len,
-		const char *body, size_t body_len, int lose_reply)
+		const char *body, size_t body_len, int lose_reply, int reply_delay_ms)
 {
 	struct sockaddr_in addr;
 	int			up;
@@ -289,6 +295,12 @@ forward(FaultProxy *p, int fd, const char *head, size_t head_len,
 			break;
 		if (lose_reply)
 			continue;
+		/* the upstream has acted on the request: hold its reply once */
+		if (reply_delay_ms > 0)
+		{
+			sleep_ms(reply_delay_ms);
+			reply_delay_ms = 0;
+		}
 		if (send_all(fd, buf, (size_t) r) < 0)
 		{
 			rc = -1;
@@ -335,7 +347,7 @@ conn_main(void *arg)
 		}
 		else
 			rc = forward(p, fd, head, head_len, body, body_len,
-						 a.kind == FAULT_LOST_REPLY);
+						 a.kind == FAULT_LOST_REPLY, a.reply_delay_ms);
 		free(head);
 		free(body);
 		if (rc != 0)
@@ -490,6 +502,14 @@ fault_proxy_lost_reply(FaultProxy *p, int lost_reply_pm)
 {
 	pthread_mutex_lock(&p->lock);
 	p->lost_reply_pm = lost_reply_pm;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+fault_proxy_delay_reply(FaultProxy *p, int on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->delay_reply = on ? 1 : 0;
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -32,6 +32,8 @@ typedef struct FaultAction
 	const char *code;			/* FAULT_REPLY: <Code>, or NULL */
 	const char *etag;			/* FAULT_REPLY 2xx: ETag header, or NULL */
 	const char *body;			/* FAULT_REPLY 2xx: body, or NULL */
+	int			reply_delay_ms; /* FAULT_FORWARD: hold the upstream's reply
+								 * this long (the request has taken effect) */
 } FaultAction;
 
 typedef struct FaultProxy FaultProxy;
@@ -58,6 +60,12 @@ extern void fault_proxy_random(FaultProxy *p, int drop_pm, int e500_pm,
  * (drawn after the 503s, before the delays; default 0).
  */
 extern void fault_proxy_lost_reply(FaultProxy *p, int lost_reply_pm);
+
+/*
+ * Random delays hold the upstream's reply (after the request took effect)
+ * instead of the request (default off).
+ */
+extern void fault_proxy_delay_reply(FaultProxy *p, int on);
 
 /*
  * Faults on (default) or off: while off, every request is forwarded and

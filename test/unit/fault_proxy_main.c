@@ -5,14 +5,17 @@
  *
  *   fault_proxy --upstream-port N --port-file F
  *               [--drop PM] [--e500 PM] [--e503 PM] [--lost-reply PM]
- *               [--delay PM] [--delay-ms MS] [--seed S] [--off]
- *               [--stats-file F]
+ *               [--delay PM] [--delay-ms MS] [--delay-reply] [--seed S]
+ *               [--off] [--stats-file F]
  *
  * Listens on 127.0.0.1 on a free port and writes that port to F (written
  * to F.tmp, then renamed: a reader sees all of it or nothing).  Each request
  * is independently dropped, answered 500 or 503 SlowDown, forwarded with its
  * reply lost, or delayed by MS milliseconds, with the given probabilities in
- * per mille (the rest is forwarded).  --off starts with faults off.
+ * per mille (the rest is forwarded).  With --delay-reply a delayed request
+ * is forwarded at once and its reply held for MS milliseconds instead (the
+ * request has taken effect; a client killed meanwhile never learns it).
+ * --off starts with faults off.
  *
  * Signals: SIGUSR1 toggles faults off/on; SIGTERM or SIGINT stops it.  At
  * exit it prints one line of counts to stderr.  With --stats-file the same
@@ -71,8 +74,8 @@ usage(const char *why)
 {
 	fprintf(stderr, "fault_proxy: %s\n"
 			"usage: fault_proxy --upstream-port N --port-file F [--drop PM] [--e500 PM]\n"
-			"       [--e503 PM] [--lost-reply PM] [--delay PM] [--delay-ms MS] [--seed S]\n"
-			"       [--off] [--stats-file F]\n"
+			"       [--e503 PM] [--lost-reply PM] [--delay PM] [--delay-ms MS] [--delay-reply]\n"
+			"       [--seed S] [--off] [--stats-file F]\n"
 			"  PM: per mille of requests (0..1000, all faults together at most 1000)\n", why);
 	exit(2);
 }
@@ -136,7 +139,7 @@ observe(void *arg, const char *head, const FaultAction *a)
 			c->forwarded++;
 			break;
 	}
-	if (a->delay_ms > 0)
+	if (a->delay_ms > 0 || a->reply_delay_ms > 0)
 		c->delayed++;
 	if (strncmp(line, "GET ", 4) == 0)
 		c->get++;
@@ -228,6 +231,7 @@ main(int argc, char **argv)
 				delay_ms = 1000,
 				seed = 1;
 	int			faults_on = 1;
+	int			delay_reply = 0;
 	FaultProxy *proxy;
 	sigset_t	sigs;
 	char		buf[1024];
@@ -241,6 +245,11 @@ main(int argc, char **argv)
 		if (strcmp(opt, "--off") == 0)
 		{
 			faults_on = 0;
+			continue;
+		}
+		if (strcmp(opt, "--delay-reply") == 0)
+		{
+			delay_reply = 1;
 			continue;
 		}
 		if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0)
@@ -314,6 +323,7 @@ main(int argc, char **argv)
 	fault_proxy_random(proxy, (int) drop_pm, (int) e500_pm, (int) e503_pm,
 					   (int) delay_pm, (int) delay_ms, (unsigned) seed);
 	fault_proxy_lost_reply(proxy, (int) lost_pm);
+	fault_proxy_delay_reply(proxy, delay_reply);
 	fault_proxy_enable(proxy, faults_on);
 
 	snprintf(buf, sizeof(buf), "%d\n", fault_proxy_port(proxy));
@@ -324,9 +334,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "fault_proxy: 127.0.0.1:%d -> 127.0.0.1:%ld, faults %s "
-			"(drop %ld, 500 %ld, 503 %ld, lost reply %ld, delay %ld x %ld ms, per mille; seed %ld)\n",
+			"(drop %ld, 500 %ld, 503 %ld, lost reply %ld, delay %ld x %ld ms%s, per mille; seed %ld)\n",
 			fault_proxy_port(proxy), upstream_port, faults_on ? "on" : "off",
-			drop_pm, e500_pm, e503_pm, lost_pm, delay_pm, delay_ms, seed);
+			drop_pm, e500_pm, e503_pm, lost_pm, delay_pm, delay_ms,
+			delay_reply ? " of the reply" : "", seed);
 
 	for (;;)
 	{
