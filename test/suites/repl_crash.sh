@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# repl_crash.sh - replication survives SIGKILL (file:// bucket, one writer,
-# one reader; test/lib/repl.sh with flush every 200 ms and 500-row
-# segments, so that kills land in the middle of flushes).
+# repl_crash.sh - replication survives SIGKILL: one writer, one reader on
+# Ceph's RADOS Gateway (test/lib/rgw.sh), test/lib/repl.sh with flush every
+# 200 ms and 500-row segments.  The writer reaches the gateway through the
+# fault proxy holding 60% of the replies for 150 ms after the gateway has
+# acted (--delay-reply), so that kills land in the middle of flushes,
+# between a segment's PUT and the commit that records it.
 #
 # 1. Writer killed 20 times during a 50,000-row load: a client loads 250
 #    transactions of 200 rows (16 dimensions), each of which also updates
@@ -41,10 +44,14 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-replcrash.XXXXXX") || exit 1
 chmod 755 "$WORK"
 REPL_DIR=$WORK
 REPL_BATCH=${REPL_BATCH:-500}
+. "$ROOT/test/lib/rgw.sh"
 . "$ROOT/test/lib/pgcluster.sh"
 . "$ROOT/test/lib/cluster_nodes.sh"
 . "$ROOT/test/lib/repl.sh"
-pgc_on_exit() { repl_cleanup; rm -rf "$WORK"; }
+pgc_on_exit() { repl_cleanup; rgw_stop; rm -rf "$WORK"; }
+if ! rgw_start; then
+	fail "RADOS Gateway starts"; rm -rf "$WORK"; summary; exit 1
+fi
 trap pgc_stop_all EXIT
 cd / || exit 1
 
@@ -56,9 +63,19 @@ TXNS=250			# transactions of ...
 PER=200				# ... rows each: 50,000 rows
 KILLS=20
 
-BUCKET=$(repl_bucket_dir)
-URL=file://$BUCKET
-if ! repl_node w1 writer "$URL" || ! repl_node r1 reader "$URL"; then
+if ! repl_proxy_start pw "$RGW_PORT" --delay 600 --delay-ms 150 --delay-reply --seed "$SEED"; then
+	fail "fault proxy starts"; summary; exit 1
+fi
+URL=s3://$RGW_BUCKET/crash
+CN_S3_CONF=(
+	"brainy.s3_endpoint = '$RGW_ENDPOINT'"
+	"brainy.s3_force_path_style = on"
+	"brainy.s3_region = 'us-east-1'"
+	"brainy.s3_access_key_id = '$RGW_ACCESS_KEY'"
+	"brainy.s3_secret_access_key = '$RGW_SECRET_KEY'"
+)
+if ! repl_node w1 writer "$URL" "brainy.s3_endpoint = 'http://127.0.0.1:$REPL_PROXY_pw_PORT'" ||
+		! repl_node r1 reader "$URL"; then
 	fail "writer and reader start"; summary; exit 1
 fi
 repl_vec_fn w1
@@ -93,10 +110,17 @@ model_sql() {
 
 # --- 1. the writer killed during the load ----------------------------------------
 
-# the client: each transaction until it sees COMMIT succeed; counts retries
+# the client: each transaction until it sees COMMIT succeed; counts
+# retries.  It paces itself a little, and before its last 10 transactions
+# waits until all the kills are done, so that every kill hits the load.
 load_client() {
 	local k out tries=0
 	for k in $(seq 1 $TXNS); do
+		if [ "$k" -gt $((TXNS - 10)) ]; then
+			while [ "$(cat "$WORK/kills" 2>/dev/null || echo 0)" -lt $KILLS ] && [ ! -e "$WORK/kills-gave-up" ]; do
+				sleep 0.1
+			done
+		fi
 		while :; do
 			if out=$(txn_sql "$k" | pgc_psql w1 -d postgres -v ON_ERROR_STOP=1 2>&1); then
 				echo "$k" >"$WORK/committed"
@@ -106,45 +130,42 @@ load_client() {
 			echo "txn $k: $out" | head -n 2 >>"$WORK/client.err"
 			sleep 0.2
 		done
+		sleep 0.02
 	done
 	echo "$tries" >"$WORK/client.retries"
 }
+echo 0 >"$WORK/kills"
 repl_bg load_client
 LOADER=${REPL_BG_PIDS[-1]}
 
 killed=0
+during=0
 down_ms_total=0
-for i in $(seq 1 $KILLS); do
-	# a random moment: 0.2 .. 1.7 s after the worker is back
-	sleep "$(( RANDOM % 16 / 10 )).$(( RANDOM % 10 ))"
-	sleep 0.2
-	kill -0 "$LOADER" 2>/dev/null || { echo "# the load finished after $killed kills"; break; }
+while [ "$killed" -lt "$KILLS" ]; do
+	# a random moment 0.05 .. 0.8 s after the worker is back: it flushes
+	# a 500-row segment every few hundred ms under this load
+	sleep "0.$(( RANDOM % 76 + 5 ))"
 	pid=$(repl_worker_pid w1)
-	case $pid in (""|*[!0-9]*) echo "# kill $i: no replication worker ($pid)"; repl_wait_up w1 30; continue;; esac
+	case $pid in (""|*[!0-9]*) repl_wait_up w1 30 || break; continue;; esac
+	kill -0 "$LOADER" 2>/dev/null && during=$((during + 1))
 	t0=$(date +%s%N)
-	kill -KILL "$pid" && killed=$((killed + 1))
+	kill -KILL "$pid" || continue
+	killed=$((killed + 1))
+	echo "$killed" >"$WORK/kills"
 	# the postmaster restarts every process, then the worker comes back
-	sleep 0.5
-	repl_wait_up w1 60 || { echo "# w1 did not come back after kill $i"; break; }
+	sleep 0.3
+	repl_wait_up w1 60 || { echo "# w1 did not come back after kill $killed"; break; }
 	down_ms_total=$(( down_ms_total + ($(date +%s%N) - t0) / 1000000 ))
 done
-if [ "$killed" -lt "$KILLS" ]; then
-	# the load was quicker than the kills: the rest while the last
-	# segments are written and after
-	while [ "$killed" -lt "$KILLS" ]; do
-		pid=$(repl_worker_pid w1)
-		case $pid in (""|*[!0-9]*) repl_wait_up w1 30 || break; continue;; esac
-		sleep "0.$(( RANDOM % 10 ))"
-		kill -KILL "$pid" && killed=$((killed + 1))
-		sleep 0.5
-		repl_wait_up w1 60 || break
-	done
-fi
+[ "$killed" -ge "$KILLS" ] || touch "$WORK/kills-gave-up"
 wait "$LOADER"
 REPL_BG_PIDS=()
 echo "# $killed kills, about $((down_ms_total / (killed > 0 ? killed : 1))) ms each until the worker was back; client retries: $(cat "$WORK/client.retries" 2>/dev/null)"
 head -n 4 "$WORK/client.err" 2>/dev/null | sed 's/^/# client: /'
-check "the replication worker was SIGKILLed $KILLS times during the load ($killed)" [ "$killed" -ge "$KILLS" ]
+resumed=$(grep -c "was already written (a flush whose commit was lost); resumed after it" "$(cn_log w1)")
+echo "# kills that fell between a segment's PUT and its commit (resumed after a 412): $resumed"
+check "the replication worker was SIGKILLed $KILLS times during the load ($during of $killed kills while the client was loading)" [ "$during" -ge "$KILLS" ]
+[ "$resumed" -ge 1 ]; check_rc "some kills fell between a segment's PUT and its commit ($resumed resumed after a 412)" $?
 check "the instance restarted through crash recovery" grep -q "terminated by signal 9" "$(cn_log w1)"
 check "the client committed all $TXNS transactions" [ "$(cat "$WORK/committed" 2>/dev/null)" = $TXNS ]
 repl_wait_up w1 60
