@@ -4,9 +4,10 @@
 # reaching the gateway through its own fault proxy (test/unit/bin/fault_proxy,
 # test/lib/repl.sh), everything stopped by PID at the end.
 #
-# 1. Faults on >= 10% of requests (dropped connections, 500, 503 SlowDown,
+# 1. Faults on 25% of requests (dropped connections, 500, 503 SlowDown,
 #    replies lost after the request took effect, 2.5 s delays against a 2 s
-#    client timeout) while 6,000 rows are loaded with updates and deletes:
+#    client timeout) while 8,000 rows are loaded with updates and deletes
+#    for about 15 s:
 #    no loss, no duplicate (the reader's contents equal the writer's),
 #    brainy.health() polled every 0.3 s shows degraded on each node while
 #    the faults last and healthy again after.
@@ -55,8 +56,8 @@ ok "RADOS Gateway started on $RGW_ENDPOINT"
 trap pgc_stop_all EXIT
 cd / || exit 1
 
-# 170 per mille faulted: 4% dropped, 4% 500, 4% 503, 2% reply lost, 3% slow
-FAULTS=(--drop 40 --e500 40 --e503 40 --lost-reply 20 --delay 30 --delay-ms 2500)
+# 250 per mille faulted: 6% dropped, 6% 500, 6% 503, 3% reply lost, 4% slow
+FAULTS=(--drop 60 --e500 60 --e503 60 --lost-reply 30 --delay 40 --delay-ms 2500)
 for p in pw pr; do
 	if ! repl_proxy_start "$p" "$RGW_PORT" "${FAULTS[@]}" --seed $((SEED + ${#p})) --off; then
 		fail "fault proxy $p starts"; summary; exit 1
@@ -95,10 +96,11 @@ health_poller() {
 		sleep 0.3
 	done
 }
-# n transactions of 100 rows from id FROM: insert, update the previous
-# hundred's multiples of 10, delete its ids ending in 5 (idempotent, retried)
+# n transactions of 100 rows from id FROM, PAUSE seconds apart: insert,
+# update the previous hundred's multiples of 10, delete its ids ending in 5
+# (idempotent, retried)
 load() {
-	local from=$1 n=$2 k lo
+	local from=$1 n=$2 pause=${3:-0} k lo
 	for k in $(seq 0 $((n - 1))); do
 		lo=$((from + k * 100))
 		until pgc_psql w1 -d postgres -c "BEGIN;
@@ -108,6 +110,7 @@ load() {
 			COMMIT" >/dev/null 2>&1; do
 			sleep 0.2
 		done
+		sleep "$pause"
 	done
 }
 # the two proxies' counts, summed, copied to FILE.pw and FILE.pr
@@ -126,8 +129,8 @@ repl_proxy_toggle pw; repl_proxy_toggle pr
 rm -f "$WORK/stop-health"
 repl_bg health_poller faults
 t0=$(date +%s)
-load 1001 60
-# keep the faults on until the writer has had time to flush it all once
+# about 15 s of load, then 5 s more for the last flushes under faults
+load 1001 80 0.15
 sleep 5
 repl_proxy_toggle pw; repl_proxy_toggle pr
 snap "$WORK/s1"
