@@ -148,12 +148,17 @@ $(UNIT_BIN)/test_cluster_lease: test/unit/test_cluster_lease.c $(CLUSTER_SRCS) $
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -Isrc/objstore -o $@ test/unit/test_cluster_lease.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
 
+# the change log's clock, segments and schema.json (cluster_segment.h)
+$(UNIT_BIN)/test_cluster_segment: test/unit/test_cluster_segment.c $(CLUSTER_SRCS) $(CLUSTER_HDRS) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -Isrc/objstore -o $@ test/unit/test_cluster_segment.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
+
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_hnsw_parallel $(UNIT_BIN)/test_quant \
 	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
 	$(UNIT_BIN)/test_objstore_file $(UNIT_BIN)/test_objstore_retry \
 	$(UNIT_BIN)/test_objstore_contract $(UNIT_BIN)/test_cluster \
-	$(UNIT_BIN)/test_cluster_lease
+	$(UNIT_BIN)/test_cluster_lease $(UNIT_BIN)/test_cluster_segment
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore
 unittest-build: $(UNIT_TESTS)

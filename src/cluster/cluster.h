@@ -14,6 +14,12 @@
  *	cluster_stats.c      summing per-node statistics objects
  *	cluster_lease.c      leases in _brainy/locks/ (its own header,
  *	                     cluster_lease.h: it uses the object store)
+ *	cluster_hlc.c        hybrid logical clock, last-writer-wins order
+ *	                     (declared in cluster_segment.h)
+ *	cluster_segment.c    change-log segments _brainy/log/...: write,
+ *	                     verify, decode (cluster_segment.h)
+ *	cluster_schema.c     _brainy/collections/<name>/schema.json: build,
+ *	                     parse, compare (cluster_segment.h)
  *
  * Conventions: functions return CLUSTER_OK or an error code and, on error,
  * write a one-line message into the caller's buffer (errbuf, errlen).
@@ -31,6 +37,8 @@
 #define CLUSTER_EREFUSED 2		/* valid, but not allowed now */
 #define CLUSTER_EIO 3			/* a file could not be read or written */
 #define CLUSTER_ENOMEM 4
+#define CLUSTER_EUNSUPPORTED 5	/* valid, but of a format version we do not
+								 * know */
 
 #define CLUSTER_ERRLEN 256
 
