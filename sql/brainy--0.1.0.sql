@@ -439,3 +439,318 @@ CREATE FUNCTION brainy._hlc_next() RETURNS bigint
 -- wakes the replication worker: flush now (true) or poll every writer now (false)
 CREATE FUNCTION brainy._wake_worker(flush boolean) RETURNS void
 	AS 'MODULE_PATHNAME', 'brainy_wake_worker_sql' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION brainy._local_role() RETURNS text
+	AS 'MODULE_PATHNAME', 'brainy_local_role' LANGUAGE C VOLATILE;
+CREATE FUNCTION brainy._local_instance_id() RETURNS text
+	AS 'MODULE_PATHNAME', 'brainy_local_instance_id' LANGUAGE C VOLATILE;
+CREATE FUNCTION brainy._publish_schema(collection text, schema text) RETURNS void
+	AS 'MODULE_PATHNAME', 'brainy_publish_schema' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION brainy._publish_schema(text, text) FROM PUBLIC;
+
+-- the checks every replication function makes first
+CREATE FUNCTION brainy._require_node(what text, roles text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	r text := brainy._local_role();
+BEGIN
+	IF current_setting('brainy.storage') = '' THEN
+		RAISE EXCEPTION '% needs a cluster: brainy.storage is not set', what
+			USING HINT = 'Set brainy.storage (e.g. file:///var/lib/brainy-bucket or s3://bucket/prefix) and brainy.role, with brainy in shared_preload_libraries, then restart.';
+	END IF;
+	IF current_database() <> current_setting('brainy.database') THEN
+		RAISE EXCEPTION '% must run in database "%" (brainy.database), not "%"',
+			what, current_setting('brainy.database'), current_database();
+	END IF;
+	IF r = 'none' THEN
+		RAISE EXCEPTION '% needs a running cluster worker with a role; this node has none yet', what
+			USING HINT = 'See brainy.health() for why (role, instance id, object store).';
+	END IF;
+	IF NOT r = ANY (roles) THEN
+		RAISE EXCEPTION '% runs on a % node, and this node is a %', what, array_to_string(roles, ' or '), r
+			USING HINT = 'Set brainy.role (or BRAINY_ROLE) to hybrid to both publish and subscribe.';
+	END IF;
+END
+$$;
+
+-- a capture trigger on TRUNCATE refuses it: the rows it removes could not
+-- be published one by one
+CREATE FUNCTION brainy._refuse_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'cannot truncate "%": it is published as collection "%"', TG_TABLE_NAME, TG_ARGV[0]
+		USING HINT = 'Use DELETE (which is replicated), or brainy.unpublish() first.';
+END
+$$;
+
+CREATE FUNCTION brainy.publish(tbl regclass, collection text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	c text := coalesce(collection, (SELECT relname FROM pg_class WHERE oid = tbl));
+	kind "char";
+	pk_attnums int2[];
+	pk_col name;
+	pk_type text;
+	vec_col name;
+	vec_typmod int;
+	n_vec int;
+	cfg_dims int;
+	metric text;
+	cols jsonb;
+	doc_n text;
+	doc_t text;
+	n_other int;
+	fn text;
+	q text;
+BEGIN
+	PERFORM brainy._require_node('brainy.publish()', ARRAY['writer', 'hybrid']);
+	IF c IS NULL OR c !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid collection name "%"', c
+			USING HINT = 'A collection name is 1 to 63 lower-case letters, digits and underscores, starting with a letter; pass one as the second argument.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM brainy.publication p WHERE p.collection = c) THEN
+		RAISE EXCEPTION 'collection "%" is already published (from table %)', c,
+			(SELECT p.relid FROM brainy.publication p WHERE p.collection = c);
+	END IF;
+	IF EXISTS (SELECT 1 FROM brainy.publication p WHERE p.relid = tbl) THEN
+		RAISE EXCEPTION 'table % is already published (as collection "%")', tbl,
+			(SELECT p.collection FROM brainy.publication p WHERE p.relid = tbl);
+	END IF;
+	IF EXISTS (SELECT 1 FROM brainy.subscription s WHERE s.relid = tbl) THEN
+		RAISE EXCEPTION 'table % is a mirror of collection "%": it cannot be published', tbl,
+			(SELECT s.collection FROM brainy.subscription s WHERE s.relid = tbl);
+	END IF;
+	SELECT relkind INTO kind FROM pg_class WHERE oid = tbl;
+	IF kind <> 'r' THEN
+		RAISE EXCEPTION '% is not a table (only plain tables can be published)', tbl;
+	END IF;
+
+	SELECT conkey INTO pk_attnums FROM pg_constraint WHERE conrelid = tbl AND contype = 'p';
+	IF pk_attnums IS NULL THEN
+		RAISE EXCEPTION 'table % has no primary key', tbl
+			USING HINT = 'Readers apply changes by primary key: add one (e.g. ALTER TABLE ... ADD PRIMARY KEY (id)).';
+	END IF;
+	IF array_length(pk_attnums, 1) <> 1 THEN
+		RAISE EXCEPTION 'table % has a primary key of % columns; Brainy publishes single-column primary keys only',
+			tbl, array_length(pk_attnums, 1);
+	END IF;
+	SELECT a.attname, format_type(a.atttypid, a.atttypmod) INTO pk_col, pk_type
+		FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum = pk_attnums[1];
+
+	SELECT count(*) INTO n_vec FROM pg_attribute a
+		WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'vector'::regtype;
+	IF n_vec = 0 THEN
+		RAISE EXCEPTION 'table % has no vector column', tbl;
+	END IF;
+	IF n_vec > 1 THEN
+		RAISE EXCEPTION 'table % has % vector columns (%); Brainy publishes tables with exactly one',
+			tbl, n_vec, (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+				WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'vector'::regtype);
+	END IF;
+	SELECT a.attname, a.atttypmod INTO vec_col, vec_typmod FROM pg_attribute a
+		WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'vector'::regtype;
+	IF vec_typmod < 1 THEN
+		RAISE EXCEPTION 'column %.% has no dimensions', tbl, quote_ident(vec_col)
+			USING HINT = 'Declare it vector(n), e.g. ALTER TABLE ... ALTER COLUMN ... TYPE vector(768).';
+	END IF;
+
+	cfg_dims := (brainy.config()->'settings'->>'dimensions')::int;
+	IF cfg_dims IS NULL THEN
+		PERFORM brainy.set_config(jsonb_build_object('dimensions', vec_typmod));
+	ELSIF cfg_dims <> vec_typmod THEN
+		RAISE EXCEPTION 'column %.% is vector(%), but the cluster''s config.json says dimensions = %',
+			tbl, quote_ident(vec_col), vec_typmod, cfg_dims
+			USING HINT = 'Every collection of a Brainy cluster has the dimensions of config.json.';
+	END IF;
+	metric := coalesce(brainy.config()->'settings'->>'distanceMetric', '');
+
+	SELECT jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum),
+		   count(*) FILTER (WHERE a.attname NOT IN (pk_col, vec_col))
+		INTO cols, n_other
+		FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+	PERFORM brainy._publish_schema(c, jsonb_build_object(
+		'formatVersion', 1, 'collection', c, 'primaryKey', pk_col, 'vectorColumn', vec_col,
+		'dimensions', vec_typmod, 'distanceMetric', metric, 'columns', cols)::text);
+
+	-- the other columns as one JSON object per row
+	IF n_other = 0 THEN
+		doc_n := 'NULL::jsonb';
+		doc_t := 'NULL::jsonb';
+	ELSIF n_other <= 50 THEN
+		SELECT 'jsonb_build_object(' || string_agg(quote_literal(a.attname) || ', n.' || quote_ident(a.attname), ', ' ORDER BY a.attnum) || ')'
+			INTO doc_n FROM pg_attribute a
+			WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT IN (pk_col, vec_col);
+		doc_t := replace(doc_n, ', n.', ', t.');
+	ELSE
+		doc_n := format('(to_jsonb(n) - %L - %L)', pk_col, vec_col);
+		doc_t := format('(to_jsonb(t) - %L - %L)', pk_col, vec_col);
+	END IF;
+
+	-- the capture function: set-based, one INSERT per statement
+	fn := format('brainy.%I', 'capture_' || c);
+	EXECUTE format($f$
+CREATE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO brainy.outbox (collection, op, pk, hlc, vec, doc)
+		SELECT %2$L, CASE WHEN n.%4$I IS NULL THEN 'D' ELSE 'I' END, n.%3$I::text, brainy._hlc_next(), n.%4$I, %5$s
+		FROM brainy_new n;
+	ELSIF TG_OP = 'UPDATE' THEN
+		INSERT INTO brainy.outbox (collection, op, pk, hlc)
+		SELECT %2$L, 'D', o.%3$I::text, brainy._hlc_next()
+		FROM brainy_old o WHERE NOT EXISTS (SELECT 1 FROM brainy_new n WHERE n.%3$I = o.%3$I);
+		INSERT INTO brainy.outbox (collection, op, pk, hlc, vec, doc)
+		SELECT %2$L, CASE WHEN n.%4$I IS NULL THEN 'D' ELSE 'U' END, n.%3$I::text, brainy._hlc_next(), n.%4$I, %5$s
+		FROM brainy_new n;
+	ELSE
+		INSERT INTO brainy.outbox (collection, op, pk, hlc)
+		SELECT %2$L, 'D', o.%3$I::text, brainy._hlc_next() FROM brainy_old o;
+	END IF;
+	RETURN NULL;
+END
+$body$ SECURITY DEFINER SET search_path = pg_catalog, public
+$f$, fn, c, pk_col, vec_col, doc_n);
+	EXECUTE format('CREATE TRIGGER brainy_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS brainy_new FOR EACH STATEMENT EXECUTE FUNCTION %s()', tbl, fn);
+	EXECUTE format('CREATE TRIGGER brainy_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS brainy_old NEW TABLE AS brainy_new FOR EACH STATEMENT EXECUTE FUNCTION %s()', tbl, fn);
+	EXECUTE format('CREATE TRIGGER brainy_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS brainy_old FOR EACH STATEMENT EXECUTE FUNCTION %s()', tbl, fn);
+	EXECUTE format('CREATE TRIGGER brainy_capture_truncate BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION brainy._refuse_truncate(%L)', tbl, c);
+
+	-- the backfill: the next batch after the cursor, locked FOR SHARE so a
+	-- concurrent update is either before (and read) or after (a newer version)
+	q := format($q$
+WITH b AS (
+	SELECT t.%1$I AS k, t.%2$I AS v, %3$s AS d FROM ONLY %4$s t
+	WHERE $1::text IS NULL OR t.%1$I > $1::text::%5$s
+	ORDER BY t.%1$I LIMIT $2 FOR SHARE OF t
+), ins AS (
+	INSERT INTO brainy.outbox (collection, op, pk, hlc, vec, doc)
+	SELECT %6$L, CASE WHEN b.v IS NULL THEN 'D' ELSE 'I' END, b.k::text, brainy._hlc_next(), b.v, b.d
+	FROM (SELECT * FROM b ORDER BY k) b
+)
+SELECT count(*), (SELECT k::text FROM b ORDER BY k DESC LIMIT 1) FROM b
+$q$, pk_col, vec_col, doc_t, tbl, pk_type, c);
+
+	INSERT INTO brainy.publication (collection, relid, pk_column, vector_column, dimensions, backfill_query)
+		VALUES (c, tbl, pk_col, vec_col, vec_typmod, q);
+	PERFORM brainy._wake_worker(true);
+	RETURN c;
+END
+$$;
+COMMENT ON FUNCTION brainy.publish(regclass, text) IS 'publishes a table''s rows and changes to the bucket as a collection (default: the table''s name)';
+REVOKE ALL ON FUNCTION brainy.publish(regclass, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION brainy.publish(regclass, text) TO brainy_admin;
+
+-- one backfill batch (the replication worker calls it): rows copied
+CREATE FUNCTION brainy._backfill_step(c text, batch integer) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	p brainy.publication;
+	n bigint;
+	last_key text;
+BEGIN
+	SELECT * INTO p FROM brainy.publication WHERE collection = c FOR UPDATE;
+	IF NOT FOUND OR p.backfill_done THEN
+		RETURN 0;
+	END IF;
+	EXECUTE p.backfill_query INTO n, last_key USING p.backfill_cursor, batch;
+	IF n < batch THEN
+		UPDATE brainy.publication SET backfill_done = true, backfill_cursor = coalesce(last_key, backfill_cursor)
+			WHERE collection = c;
+	ELSE
+		UPDATE brainy.publication SET backfill_cursor = last_key WHERE collection = c;
+	END IF;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION brainy._backfill_step(text, integer) FROM PUBLIC;
+
+CREATE FUNCTION brainy.flush(collection text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	c text := collection;
+	deadline timestamptz := clock_timestamp() + current_setting('brainy.wait_timeout')::interval;
+	target bigint;
+	me text;
+	mine text;
+	pending bigint;
+	token text;
+BEGIN
+	PERFORM brainy._require_node('brainy.flush()', ARRAY['writer', 'hybrid']);
+	IF c IS NOT NULL AND NOT EXISTS (SELECT 1 FROM brainy.publication p WHERE p.collection = c) THEN
+		RAISE EXCEPTION 'collection "%" is not published on this node', c;
+	END IF;
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'brainy.flush() must run at READ COMMITTED, not %', upper(current_setting('transaction_isolation'))
+			USING HINT = 'It waits for the replication worker''s commits, which a repeatable-read snapshot cannot see.';
+	END IF;
+	mine := (pg_current_xact_id_if_assigned()::text::bigint % 4294967296)::text;
+	IF mine IS NOT NULL AND EXISTS (SELECT 1 FROM brainy.outbox o WHERE o.xmin::text = mine) THEN
+		RAISE EXCEPTION 'brainy.flush() must run after the transaction that changed published rows commits'
+			USING HINT = 'Call it in a transaction of its own, after COMMIT.';
+	END IF;
+	me := brainy._local_instance_id();
+	target := NULL;
+	LOOP
+		PERFORM brainy._wake_worker(true);
+		IF target IS NULL AND NOT EXISTS (SELECT 1 FROM brainy.publication p
+				WHERE (c IS NULL OR p.collection = c) AND NOT p.backfill_done) THEN
+			-- the backfill is done: every row it copied has an id below this
+			SELECT coalesce(max(o.id), 0) INTO target FROM brainy.outbox o WHERE c IS NULL OR o.collection = c;
+		END IF;
+		EXIT WHEN target IS NOT NULL AND NOT EXISTS (SELECT 1 FROM brainy.outbox o
+			WHERE (c IS NULL OR o.collection = c) AND o.id <= target);
+		IF clock_timestamp() > deadline THEN
+			SELECT count(*) INTO pending FROM brainy.outbox o WHERE (c IS NULL OR o.collection = c)
+				AND (target IS NULL OR o.id <= target);
+			RAISE EXCEPTION 'brainy.flush() timed out after %: % change(s) still in the outbox%',
+				current_setting('brainy.wait_timeout'), pending,
+				CASE WHEN target IS NULL THEN ', backfill not finished' ELSE '' END
+				USING HINT = 'See brainy.health() and brainy.publications for object store errors; brainy.wait_timeout sets the limit.';
+		END IF;
+		PERFORM pg_sleep(0.005);
+	END LOOP;
+	SELECT string_agg(p.collection || ':' || me || ':' || p.published_seq, ',' ORDER BY p.collection) INTO token
+		FROM brainy.publication p WHERE c IS NULL OR p.collection = c;
+	RETURN coalesce(token, '');
+END
+$$;
+COMMENT ON FUNCTION brainy.flush(text) IS 'waits until every committed change (and the backfill) is in a segment; returns a token for brainy.wait_for() on readers';
+
+CREATE FUNCTION brainy.unpublish(collection text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	p brainy.publication;
+BEGIN
+	SELECT * INTO p FROM brainy.publication x WHERE x.collection = unpublish.collection;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'collection "%" is not published on this node', unpublish.collection;
+	END IF;
+	-- publish what was committed before, then stop capturing (the lock the
+	-- DROP TRIGGERs take), then publish what came in between
+	PERFORM brainy.flush(p.collection);
+	EXECUTE format('DROP TRIGGER IF EXISTS brainy_capture_insert ON %s', p.relid);
+	EXECUTE format('DROP TRIGGER IF EXISTS brainy_capture_update ON %s', p.relid);
+	EXECUTE format('DROP TRIGGER IF EXISTS brainy_capture_delete ON %s', p.relid);
+	EXECUTE format('DROP TRIGGER IF EXISTS brainy_capture_truncate ON %s', p.relid);
+	EXECUTE format('DROP FUNCTION IF EXISTS brainy.%I()', 'capture_' || p.collection);
+	PERFORM brainy.flush(p.collection);
+	DELETE FROM brainy.publication x WHERE x.collection = p.collection;
+	PERFORM brainy._wake_worker(true);
+END
+$$;
+COMMENT ON FUNCTION brainy.unpublish(text) IS 'stops publishing a collection (after flushing what was captured); the bucket keeps its log';
+REVOKE ALL ON FUNCTION brainy.unpublish(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION brainy.unpublish(text) TO brainy_admin;
+
+CREATE FUNCTION brainy._publication_state(
+	OUT collection text, OUT rows_per_second double precision, OUT rows_published bigint,
+	OUT last_flush_at timestamptz, OUT error text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'brainy_publication_state' LANGUAGE C VOLATILE;
+
+CREATE VIEW brainy.publications AS
+	SELECT p.collection, p.relid AS table_name, p.published_seq,
+		(SELECT count(*) FROM brainy.outbox o WHERE o.collection = p.collection) AS outbox_pending,
+		p.backfill_done, s.rows_per_second, s.rows_published, s.last_flush_at, s.error
+	FROM brainy.publication p LEFT JOIN brainy._publication_state() s USING (collection);
+COMMENT ON VIEW brainy.publications IS 'the collections this node publishes: last segment, outbox, backfill, throughput, errors';
