@@ -217,6 +217,8 @@ typedef struct ClusterHealthInputs
 	double		cache_hit_rate;
 	int64_t		replication_lag_ms;
 	int64_t		outbox_pending;
+	/* stopped replication streams ("" or NULL when none): degraded */
+	const char *replication_error;
 } ClusterHealthInputs;
 
 /* "healthy" | "degraded" | "unhealthy" and the warnings behind it. */
