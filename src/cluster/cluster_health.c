@@ -6,8 +6,9 @@
  *	unhealthy  the node cannot take part: no valid role, its id is used by
  *	           another live node, config.json is malformed, or no config
  *	           has ever been loaded
- *	degraded   it takes part but lags: the object store is failing, or the
- *	           last heartbeat is older than two heartbeat intervals
+ *	degraded   it takes part but lags: the object store is failing, the
+ *	           last heartbeat is older than two heartbeat intervals, or a
+ *	           replication stream is stopped (a segment it cannot apply)
  */
 #include <math.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ cluster_health_status(const ClusterHealthInputs *in,
 	}
 	if (set(in->replication_error))
 	{
-		warn(warnings, nwarnings, "replication: ", in->replication_error);
+		warn(warnings, nwarnings, "replication stopped: ", in->replication_error);
 		degraded = 1;
 	}
 	if (in->heartbeat_interval_ms > 0 &&

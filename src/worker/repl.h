@@ -67,6 +67,7 @@ typedef struct BrainyReplWriter
 	double		rows_per_second;	/* applied, over the last few seconds */
 	int64		rows_applied;	/* since the worker started */
 	bool		stopped;		/* a bad segment stopped this stream */
+	bool		caught_up;		/* the last poll of its next segment was a 404 */
 	char		error[CLUSTER_ERRLEN];	/* why (stopped) or the last failure */
 } BrainyReplWriter;
 
@@ -187,5 +188,10 @@ extern long repl_flush_turn(bool forced);
  * until the next poll is due.
  */
 extern long repl_apply_turn(bool forced);
+
+/* ------------------------------------ consistency (src/api/repl_consistency.c) */
+
+/* Installs the ExecutorStart hook of brainy.consistency (from _PG_init). */
+extern void brainy_consistency_init(void);
 
 #endif							/* BRAINY_REPL_H */

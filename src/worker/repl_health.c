@@ -50,8 +50,9 @@ brainy_repl_health_inputs(ClusterHealthInputs *in)
 	initStringInfo(&pub);
 	initStringInfo(&sub);
 	initStringInfo(&errors);
-	if (store_error[0] != '\0')
-		appendStringInfoString(&errors, store_error);
+	/* the replication worker's store failures count like the cluster worker's */
+	if (store_error[0] != '\0' && (in->store_error == NULL || in->store_error[0] == '\0'))
+		in->store_error = pstrdup(store_error);
 	for (i = 0; i < BRAINY_REPL_MAX_COLLECTIONS; i++)
 	{
 		BrainyReplCollection *c = &copy[i];
@@ -104,7 +105,9 @@ brainy_repl_health_inputs(ClusterHealthInputs *in)
 				else
 					appendStringInfoString(&sub, "\"error\": null");
 				appendStringInfoChar(&sub, '}');
-				lag = Max(lag, w->lag_ms);
+				/* the lag of the writers this node is behind; 0 when caught up */
+				if (!w->caught_up && w->applied_at != 0)
+					lag = Max(lag, w->lag_ms);
 				if (w->stopped)
 					appendStringInfo(&errors, "%s\"%s\" from writer \"%s\" stopped: %s", errors.len ? "; " : "",
 									 c->name, w->writer_id, w->error);

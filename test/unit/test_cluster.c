@@ -428,7 +428,7 @@ test_health(void)
 	/* replication: a stopped stream degrades with its reason; details shown */
 	in.replication_error = "\"items\" from writer \"w1\" stopped: segment checksum mismatch";
 	s = cluster_health_status(&in, w, &n);
-	report(strcmp(s, "degraded") == 0 && n == 1 && contains(w[0], "replication: ") &&
+	report(strcmp(s, "degraded") == 0 && n == 1 && contains(w[0], "replication stopped: ") &&
 		   contains(w[0], "checksum mismatch"), "replication error: degraded with the reason", w[0]);
 	in.replication_error = "";
 	s = cluster_health_status(&in, w, &n);
