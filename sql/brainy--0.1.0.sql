@@ -754,3 +754,274 @@ CREATE VIEW brainy.publications AS
 		p.backfill_done, s.rows_per_second, s.rows_published, s.last_flush_at, s.error
 	FROM brainy.publication p LEFT JOIN brainy._publication_state() s USING (collection);
 COMMENT ON VIEW brainy.publications IS 'the collections this node publishes: last segment, outbox, backfill, throughput, errors';
+
+-- reader: subscribe, unsubscribe, wait_for, brainy.subscriptions ---------------
+
+CREATE FUNCTION brainy._fetch_schema(collection text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'brainy_fetch_schema' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION brainy._fetch_schema(text) IS 'a collection''s schema.json from the bucket, validated';
+REVOKE ALL ON FUNCTION brainy._fetch_schema(text) FROM PUBLIC;
+
+CREATE FUNCTION brainy._collection_writers(collection text) RETURNS SETOF text
+	AS 'MODULE_PATHNAME', 'brainy_collection_writers' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION brainy._collection_writers(text) FROM PUBLIC;
+
+CREATE FUNCTION brainy._subscription_changed(collection text, mirror regclass) RETURNS void
+	AS 'MODULE_PATHNAME', 'brainy_subscription_changed' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION brainy._subscription_changed(text, regclass) FROM PUBLIC;
+
+-- the guard trigger of mirror tables: only the replication worker writes there
+CREATE FUNCTION brainy._mirror_guard() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'brainy_mirror_guard' LANGUAGE C;
+
+CREATE FUNCTION brainy.subscribe(collection text, "into" regclass DEFAULT NULL) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+	c text := collection;
+	sch jsonb;
+	pk_col text;
+	vec_col text;
+	dims int;
+	metric text;
+	opclass text;
+	tbl regclass := "into";
+	col jsonb;
+	mine text[];
+	theirs text[];
+	i int;
+	defs text := '';
+	existing_pk int2[];
+	n_idx int;
+	w text;
+BEGIN
+	IF c IS NULL OR c !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid collection name "%"', c
+			USING HINT = 'A collection name is 1 to 63 lower-case letters, digits and underscores, starting with a letter.';
+	END IF;
+	PERFORM brainy._require_node('brainy.subscribe()', ARRAY['reader', 'hybrid']);
+	IF EXISTS (SELECT 1 FROM brainy.subscription s WHERE s.collection = c) THEN
+		RAISE EXCEPTION 'collection "%" is already followed here (into table %)', c,
+			(SELECT s.relid FROM brainy.subscription s WHERE s.collection = c);
+	END IF;
+	IF EXISTS (SELECT 1 FROM brainy.publication p WHERE p.collection = c) THEN
+		RAISE EXCEPTION 'collection "%" is published by this node: a writer does not follow its own log', c;
+	END IF;
+
+	sch := brainy._fetch_schema(c);
+	pk_col := sch->>'primaryKey';
+	vec_col := sch->>'vectorColumn';
+	dims := (sch->>'dimensions')::int;
+	FOR col IN SELECT * FROM jsonb_array_elements(sch->'columns') LOOP
+		IF to_regtype(col->>'type') IS NULL THEN
+			RAISE EXCEPTION 'collection "%": column "%" has type "%", which this node does not know',
+				c, col->>'name', col->>'type'
+				USING HINT = 'Install the extension that defines it, or publish the collection without that column.';
+		END IF;
+	END LOOP;
+
+	metric := lower(coalesce(nullif(brainy.config()->'settings'->>'distanceMetric', ''), nullif(sch->>'distanceMetric', ''), 'l2'));
+	opclass := CASE
+		WHEN metric IN ('l2', 'euclidean') THEN 'vector_l2_ops'
+		WHEN metric IN ('cosine') THEN 'vector_cosine_ops'
+		WHEN metric IN ('ip', 'inner_product', 'dot') THEN 'vector_ip_ops'
+		WHEN metric IN ('l1', 'manhattan', 'taxicab') THEN 'vector_l1_ops'
+	END;
+	IF opclass IS NULL THEN
+		RAISE EXCEPTION 'config.json distanceMetric "%" has no brainy_hnsw operator class', metric
+			USING HINT = 'Use l2, cosine, ip or l1 (brainy.set_config).';
+	END IF;
+
+	IF tbl IS NULL THEN
+		tbl := to_regclass(format('public.%I', c));
+	END IF;
+	IF tbl IS NULL THEN
+		-- a new mirror table, with the published table's columns
+		FOR col IN SELECT * FROM jsonb_array_elements(sch->'columns') LOOP
+			defs := defs || format('%I %s, ', col->>'name', col->>'type');
+		END LOOP;
+		EXECUTE format('CREATE TABLE public.%I (%s PRIMARY KEY (%I))', c, defs, pk_col);
+		tbl := format('public.%I', c)::regclass;
+	ELSE
+		-- adopt an existing table: same columns, empty, not in use elsewhere
+		IF (SELECT relkind FROM pg_class WHERE oid = tbl) <> 'r' THEN
+			RAISE EXCEPTION '% is not a table: a mirror must be a plain table', tbl;
+		END IF;
+		IF EXISTS (SELECT 1 FROM brainy.subscription s WHERE s.relid = tbl) THEN
+			RAISE EXCEPTION 'table % is already the mirror of collection "%"', tbl,
+				(SELECT s.collection FROM brainy.subscription s WHERE s.relid = tbl);
+		END IF;
+		IF EXISTS (SELECT 1 FROM brainy.publication p WHERE p.relid = tbl) THEN
+			RAISE EXCEPTION 'table % is published (as collection "%"): it cannot be a mirror', tbl,
+				(SELECT p.collection FROM brainy.publication p WHERE p.relid = tbl);
+		END IF;
+		SELECT array_agg(a.attname::text || ' ' || CASE WHEN a.atttypid = 'vector'::regtype
+					THEN 'vector(' || a.atttypmod || ')' ELSE format_type(a.atttypid, a.atttypmod) END ORDER BY a.attnum)
+			INTO mine FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+		SELECT array_agg((x->>'name') || ' ' || CASE WHEN x->>'name' = vec_col THEN 'vector(' || dims || ')'
+					ELSE format_type(to_regtype(x->>'type'), CASE WHEN x->>'type' ~ '\(' THEN
+						(SELECT a.atttypmod FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = x->>'name') ELSE -1 END) END
+					ORDER BY o)
+			INTO theirs FROM jsonb_array_elements(sch->'columns') WITH ORDINALITY AS t(x, o);
+		FOR i IN 1 .. greatest(cardinality(mine), cardinality(theirs)) LOOP
+			IF mine[i] IS DISTINCT FROM theirs[i] THEN
+				RAISE EXCEPTION 'table % does not match collection "%": column % is "%" here and "%" in its schema.json',
+					tbl, c, i, coalesce(mine[i], '(none)'), coalesce(theirs[i], '(none)')
+					USING HINT = 'A mirror has the published table''s columns, in order, with the same types; subscribe into another table, or let brainy.subscribe() create one.';
+			END IF;
+		END LOOP;
+		-- the published types with a typmod must match exactly
+		FOR col IN SELECT * FROM jsonb_array_elements(sch->'columns') LOOP
+			IF col->>'name' <> vec_col AND (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+					WHERE a.attrelid = tbl AND a.attname = col->>'name') <> col->>'type' THEN
+				RAISE EXCEPTION 'table % does not match collection "%": column "%" is % here and % in its schema.json',
+					tbl, c, col->>'name', (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+					WHERE a.attrelid = tbl AND a.attname = col->>'name'), col->>'type';
+			END IF;
+		END LOOP;
+		EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 1) x', tbl) INTO i;
+		IF i > 0 THEN
+			RAISE EXCEPTION 'table % is not empty: a mirror starts empty and holds only replicated rows', tbl
+				USING HINT = 'TRUNCATE it first, or subscribe into another table.';
+		END IF;
+		SELECT conkey INTO existing_pk FROM pg_constraint WHERE conrelid = tbl AND contype = 'p';
+		IF existing_pk IS NULL THEN
+			EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%I)', tbl, pk_col);
+		ELSIF existing_pk <> ARRAY[(SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = pk_col)] THEN
+			RAISE EXCEPTION 'table % has another primary key than collection "%" (%)', tbl, c, pk_col;
+		END IF;
+	END IF;
+
+	-- the index for ORDER BY embedding <-> $1, unless one is there already
+	SELECT count(*) INTO n_idx FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+		JOIN pg_am am ON am.oid = i.relam
+		WHERE x.indrelid = tbl AND am.amname = 'brainy_hnsw'
+		AND x.indkey[0] = (SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = vec_col);
+	IF n_idx = 0 THEN
+		EXECUTE format('CREATE INDEX ON %s USING brainy_hnsw (%I %s)', tbl, vec_col, opclass);
+	END IF;
+	EXECUTE format('CREATE TRIGGER brainy_mirror_guard BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION brainy._mirror_guard(%L)', tbl, c);
+	EXECUTE format('CREATE TRIGGER brainy_mirror_guard_truncate BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION brainy._mirror_guard(%L)', tbl, c);
+
+	INSERT INTO brainy.subscription (collection, relid, pk_column, vector_column, dimensions, schema_json)
+		VALUES (c, tbl, pk_col, vec_col, dims, sch);
+	FOR w IN SELECT * FROM brainy._collection_writers(c) LOOP
+		INSERT INTO brainy.subscription_writer (collection, writer_id) VALUES (c, w) ON CONFLICT DO NOTHING;
+	END LOOP;
+	PERFORM brainy._subscription_changed(c, tbl);
+	RETURN tbl;
+END
+$$;
+COMMENT ON FUNCTION brainy.subscribe(text, regclass) IS 'follows a published collection into a local mirror table (created as public.<collection>, or the table given)';
+REVOKE ALL ON FUNCTION brainy.subscribe(text, regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION brainy.subscribe(text, regclass) TO brainy_admin;
+
+CREATE FUNCTION brainy.unsubscribe(collection text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	s brainy.subscription;
+BEGIN
+	SELECT * INTO s FROM brainy.subscription x WHERE x.collection = unsubscribe.collection FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'collection "%" is not followed on this node', unsubscribe.collection;
+	END IF;
+	IF to_regclass(s.relid::text) IS NOT NULL THEN
+		EXECUTE format('DROP TRIGGER IF EXISTS brainy_mirror_guard ON %s', s.relid);
+		EXECUTE format('DROP TRIGGER IF EXISTS brainy_mirror_guard_truncate ON %s', s.relid);
+	END IF;
+	DELETE FROM brainy.subscription x WHERE x.collection = s.collection;
+	DELETE FROM brainy.row_version v WHERE v.collection = s.collection;
+	PERFORM brainy._subscription_changed(s.collection, NULL);
+END
+$$;
+COMMENT ON FUNCTION brainy.unsubscribe(text) IS 'stops following a collection; the mirror table stays, as an ordinary table';
+REVOKE ALL ON FUNCTION brainy.unsubscribe(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION brainy.unsubscribe(text) TO brainy_admin;
+
+CREATE FUNCTION brainy._subscription_state(
+	OUT collection text, OUT writer_id text, OUT applied_seq bigint, OUT head_seq bigint,
+	OUT lag_ms bigint, OUT rows_per_second double precision, OUT rows_applied bigint,
+	OUT stopped boolean, OUT error text, OUT fresh_as_of timestamptz)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'brainy_subscription_state' LANGUAGE C VOLATILE;
+
+CREATE VIEW brainy.subscriptions AS
+	SELECT s.collection, s.relid AS mirror, w.writer_id, w.applied_seq,
+		greatest(st.head_seq, w.applied_seq) AS head_seq, st.lag_ms, st.rows_per_second,
+		CASE WHEN st.stopped THEN 'stopped' ELSE 'following' END AS state, st.error,
+		w.applied_at, st.fresh_as_of
+	FROM brainy.subscription s
+	LEFT JOIN brainy.subscription_writer w ON w.collection = s.collection
+	LEFT JOIN brainy._subscription_state() st ON st.collection = s.collection AND st.writer_id = w.writer_id;
+GRANT SELECT ON brainy.subscriptions TO PUBLIC;
+COMMENT ON VIEW brainy.subscriptions IS 'the collections this node follows, one row per writer: applied and head seq, lag, rows/s, state, error';
+
+-- brainy.wait_for(token): read-your-writes across nodes
+CREATE FUNCTION brainy.wait_for(token text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	deadline timestamptz;
+	part text;
+	parts text[];
+	m text[];
+	cs text[] := '{}';
+	ws text[] := '{}';
+	seqs bigint[] := '{}';
+	i int;
+	done boolean;
+	missing text;
+BEGIN
+	IF token IS NULL THEN
+		RAISE EXCEPTION 'brainy.wait_for() needs a token, not NULL';
+	END IF;
+	parts := CASE WHEN btrim(token) = '' THEN '{}'::text[] ELSE string_to_array(token, ',') END;
+	FOREACH part IN ARRAY parts LOOP
+		m := regexp_match(btrim(part), '^([a-z][a-z0-9_]{0,62}):([A-Za-z0-9][A-Za-z0-9._-]{0,62}):([0-9]{1,18})$');
+		IF m IS NULL THEN
+			RAISE EXCEPTION 'invalid brainy.wait_for() token "%": "%" is not collection:writer:seq', token, part
+				USING HINT = 'Pass the token brainy.flush() returned on the writer, e.g. ''items:writer-1:42''.';
+		END IF;
+		cs := cs || m[1];
+		ws := ws || m[2];
+		seqs := seqs || m[3]::bigint;
+	END LOOP;
+	IF cardinality(cs) = 0 THEN
+		RETURN;
+	END IF;
+	PERFORM brainy._require_node('brainy.wait_for()', ARRAY['reader', 'hybrid']);
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'brainy.wait_for() must run at READ COMMITTED, not %', upper(current_setting('transaction_isolation'))
+			USING HINT = 'It waits for the replication worker''s commits, which a repeatable-read snapshot cannot see.';
+	END IF;
+	FOR i IN 1 .. cardinality(cs) LOOP
+		IF NOT EXISTS (SELECT 1 FROM brainy.subscription s WHERE s.collection = cs[i]) THEN
+			RAISE EXCEPTION 'brainy.wait_for(): collection "%" is not followed on this node', cs[i]
+				USING HINT = 'brainy.subscribe() it first.';
+		END IF;
+	END LOOP;
+	deadline := clock_timestamp() + current_setting('brainy.wait_timeout')::interval;
+	PERFORM brainy._wake_worker(false);
+	LOOP
+		done := true;
+		missing := NULL;
+		FOR i IN 1 .. cardinality(cs) LOOP
+			IF NOT EXISTS (SELECT 1 FROM brainy.subscription_writer w
+					WHERE w.collection = cs[i] AND w.writer_id = ws[i] AND w.applied_seq >= seqs[i]) THEN
+				done := false;
+				missing := coalesce(missing || '; ', '') || format('collection "%s", writer "%s": seq %s wanted, %s',
+					cs[i], ws[i], seqs[i], coalesce((SELECT format('%s applied%s', w.applied_seq,
+						CASE WHEN st.stopped THEN ' (stream stopped: ' || st.error || ')' ELSE '' END)
+						FROM brainy.subscription_writer w
+						LEFT JOIN brainy._subscription_state() st ON st.collection = w.collection AND st.writer_id = w.writer_id
+						WHERE w.collection = cs[i] AND w.writer_id = ws[i]), 'writer not known here yet'));
+			END IF;
+		END LOOP;
+		EXIT WHEN done;
+		IF clock_timestamp() > deadline THEN
+			RAISE EXCEPTION 'brainy.wait_for() timed out after %: %', current_setting('brainy.wait_timeout'), missing
+				USING HINT = 'See brainy.subscriptions and brainy.health(); brainy.wait_timeout sets the limit.';
+		END IF;
+		PERFORM pg_sleep(0.005);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION brainy.wait_for(text) IS 'waits until every collection:writer:seq of a brainy.flush() token is applied on this node';

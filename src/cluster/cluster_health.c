@@ -6,8 +6,9 @@
  *	unhealthy  the node cannot take part: no valid role, its id is used by
  *	           another live node, config.json is malformed, or no config
  *	           has ever been loaded
- *	degraded   it takes part but lags: the object store is failing, or the
- *	           last heartbeat is older than two heartbeat intervals
+ *	degraded   it takes part but lags: the object store is failing, the
+ *	           last heartbeat is older than two heartbeat intervals, or a
+ *	           replication stream is stopped (a segment it cannot apply)
  */
 #include <math.h>
 #include <stdio.h>
@@ -68,6 +69,11 @@ cluster_health_status(const ClusterHealthInputs *in,
 	if (set(in->store_error))
 	{
 		warn(warnings, nwarnings, "object store failing: ", in->store_error);
+		degraded = 1;
+	}
+	if (set(in->replication_error))
+	{
+		warn(warnings, nwarnings, "replication stopped: ", in->replication_error);
 		degraded = 1;
 	}
 	if (in->heartbeat_interval_ms > 0 &&
@@ -147,6 +153,13 @@ cluster_health_to_json(const ClusterHealthInputs *in)
 	for (i = 0; i < n; i++)
 		json_object_array_add(w, json_object_new_string(warnings[i]));
 	json_object_object_add(o, "warnings", w);
+	if (in->replication_json != NULL)
+	{
+		json_object *r = json_tokener_parse(in->replication_json);
+
+		if (r != NULL)
+			json_object_object_add(o, "replication", r);
+	}
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s != NULL)
 		out = strdup(s);

@@ -40,6 +40,7 @@ _PG_init(void)
 	brainy_cluster_settings_init();
 	brainy_repl_settings_init();
 	brainy_hnsw_init();
+	brainy_consistency_init();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -67,6 +67,7 @@ typedef struct BrainyReplWriter
 	double		rows_per_second;	/* applied, over the last few seconds */
 	int64		rows_applied;	/* since the worker started */
 	bool		stopped;		/* a bad segment stopped this stream */
+	bool		caught_up;		/* the last poll of its next segment was a 404 */
 	char		error[CLUSTER_ERRLEN];	/* why (stopped) or the last failure */
 } BrainyReplWriter;
 
@@ -149,6 +150,13 @@ extern void brainy_hlc_observe(uint64 remote);
 /* milliseconds since the Unix epoch, by this machine's clock */
 extern uint64 brainy_wall_ms(void);
 
+/*
+ * Fills outbox_pending, replication_lag_ms and replication_json of the
+ * health inputs from the shared state (repl_health.c); leaves them as
+ * they are on a node that neither publishes nor follows anything.
+ */
+extern void brainy_repl_health_inputs(ClusterHealthInputs *in);
+
 /* --------------------------------------------- the worker (repl_main.c) */
 
 extern void brainy_repl_worker_register(void);
@@ -180,5 +188,10 @@ extern long repl_flush_turn(bool forced);
  * until the next poll is due.
  */
 extern long repl_apply_turn(bool forced);
+
+/* ------------------------------------ consistency (src/api/repl_consistency.c) */
+
+/* Installs the ExecutorStart hook of brainy.consistency (from _PG_init). */
+extern void brainy_consistency_init(void);
 
 #endif							/* BRAINY_REPL_H */

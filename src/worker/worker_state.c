@@ -113,6 +113,7 @@ brainy_cluster_health_inputs(const BrainyClusterState *st, ClusterHealthInputs *
 	in.replication_lag_ms = -1;
 	in.outbox_pending = -1;
 	in.config_version = st->config_loaded ? st->config_version : 0;
+	brainy_repl_health_inputs(&in);
 	*out = in;
 }
 
