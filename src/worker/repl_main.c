@@ -127,6 +127,12 @@ brainy_repl_worker_main(Datum arg)
 	{
 		ErrorData  *edata;
 
+		/*
+		 * As PostgresMain does: the error context callbacks of the failed
+		 * turn (SPI's, pointing into stack frames that are gone) must not
+		 * run for the next error; a stale one looped forever in errfinish.
+		 */
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		brainy_repl_applying = false;
 		MemoryContextSwitchTo(TopMemoryContext);
