@@ -153,6 +153,12 @@ $(UNIT_BIN)/test_cluster_segment: test/unit/test_cluster_segment.c $(CLUSTER_SRC
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -Isrc/objstore -o $@ test/unit/test_cluster_segment.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
 
+# a test tool (not a test): writes hand-made change-log segments into a
+# bucket for test/suites/repl_reader.sh
+$(UNIT_BIN)/make_segment: test/unit/make_segment.c $(CLUSTER_SRCS) $(CLUSTER_HDRS) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread -Isrc/cluster -Isrc/objstore -o $@ test/unit/make_segment.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
+
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_hnsw_parallel $(UNIT_BIN)/test_quant \
 	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
@@ -161,7 +167,7 @@ UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_cluster_lease $(UNIT_BIN)/test_cluster_segment
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore
-unittest-build: $(UNIT_TESTS)
+unittest-build: $(UNIT_TESTS) $(UNIT_BIN)/make_segment
 
 unittest: unittest-build
 	@status=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || status=1; done; exit $$status
