@@ -49,7 +49,7 @@ SHLIB_LINK += -Wl,--version-script=src/brainy.map -pthread -lcurl -lcrypto -ljso
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
 	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz \
-	hnsw_basic hnsw_quant storage cluster repl_writer
+	hnsw_basic hnsw_quant storage cluster repl_writer repl_reader
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
@@ -153,6 +153,12 @@ $(UNIT_BIN)/test_cluster_segment: test/unit/test_cluster_segment.c $(CLUSTER_SRC
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/cluster -Isrc/objstore -o $@ test/unit/test_cluster_segment.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
 
+# a test tool (not a test): writes hand-made change-log segments into a
+# bucket for test/suites/repl_reader.sh
+$(UNIT_BIN)/make_segment: test/unit/make_segment.c $(CLUSTER_SRCS) $(CLUSTER_HDRS) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread -Isrc/cluster -Isrc/objstore -o $@ test/unit/make_segment.c $(CLUSTER_SRCS) $(OBJSTORE_SRCS) $(CLUSTER_LIBS)
+
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_hnsw_parallel $(UNIT_BIN)/test_quant \
 	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
@@ -167,7 +173,7 @@ $(UNIT_BIN)/fault_proxy: test/unit/fault_proxy_main.c $(FAULT_PROXY)
 	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ test/unit/fault_proxy_main.c test/unit/fault_proxy.c
 
 .PHONY: unittest-build unittest bench bench-ann bench-hnsw bench-churn bench-quant bench-objstore bench-repl
-unittest-build: $(UNIT_TESTS) $(UNIT_BIN)/fault_proxy
+unittest-build: $(UNIT_TESTS) $(UNIT_BIN)/make_segment $(UNIT_BIN)/fault_proxy
 
 unittest: unittest-build
 	@status=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || status=1; done; exit $$status

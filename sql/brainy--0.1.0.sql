@@ -762,7 +762,7 @@ CREATE FUNCTION brainy._fetch_schema(collection text) RETURNS jsonb
 COMMENT ON FUNCTION brainy._fetch_schema(text) IS 'a collection''s schema.json from the bucket, validated';
 REVOKE ALL ON FUNCTION brainy._fetch_schema(text) FROM PUBLIC;
 
-CREATE FUNCTION brainy._collection_writers(collection text) RETURNS SETOF text
+CREATE FUNCTION brainy._collection_writers(collection text) RETURNS TABLE (writer_id text)
 	AS 'MODULE_PATHNAME', 'brainy_collection_writers' LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION brainy._collection_writers(text) FROM PUBLIC;
 
@@ -794,7 +794,10 @@ DECLARE
 	n_idx int;
 	w text;
 BEGIN
-	IF c IS NULL OR c !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+	IF c IS NULL THEN
+		RAISE EXCEPTION 'brainy.subscribe() needs a collection name, not NULL';
+	END IF;
+	IF c !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid collection name "%"', c
 			USING HINT = 'A collection name is 1 to 63 lower-case letters, digits and underscores, starting with a letter.';
 	END IF;
@@ -904,7 +907,7 @@ BEGIN
 
 	INSERT INTO brainy.subscription (collection, relid, pk_column, vector_column, dimensions, schema_json)
 		VALUES (c, tbl, pk_col, vec_col, dims, sch);
-	FOR w IN SELECT * FROM brainy._collection_writers(c) LOOP
+	FOR w IN SELECT x.writer_id FROM brainy._collection_writers(c) x LOOP
 		INSERT INTO brainy.subscription_writer (collection, writer_id) VALUES (c, w) ON CONFLICT DO NOTHING;
 	END LOOP;
 	PERFORM brainy._subscription_changed(c, tbl);

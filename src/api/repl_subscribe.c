@@ -8,7 +8,9 @@
  */
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -102,6 +104,28 @@ brainy_fetch_schema(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
 
+/* a materialized set of one text column (InitMaterializedSRF wants rows) */
+static void
+scalar_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	TupleDesc	desc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(desc, (AttrNumber) 1, "writer_id", TEXTOID, -1, 0);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(false, false, work_mem);
+	rsinfo->setDesc = BlessTupleDesc(desc);
+	MemoryContextSwitchTo(old);
+}
+
 /* brainy._collection_writers(collection) -> SETOF text: _brainy/collections/<c>/writers/<id>.json */
 Datum
 brainy_collection_writers(PG_FUNCTION_ARGS)
@@ -116,7 +140,7 @@ brainy_collection_writers(PG_FUNCTION_ARGS)
 				plen;
 
 	check_collection_name(collection);
-	InitMaterializedSRF(fcinfo, 0);
+	scalar_srf(fcinfo);
 	snprintf(prefix, sizeof(prefix), BRAINY_WRITERS_PREFIX_FMT, collection);
 	plen = strlen(prefix);
 	memset(&list, 0, sizeof(list));

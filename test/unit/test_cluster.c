@@ -373,6 +373,14 @@ test_health(void)
 	report(strcmp(s, "degraded") == 0 && n == 1 && contains(w[0], "connection refused"),
 		   "store failing: degraded with the error", w[0]);
 	in.store_error = NULL;
+	in.replication_error = "collection \"items\", writer \"w1\": segment damaged";
+	s = cluster_health_status(&in, w, &n);
+	report(strcmp(s, "degraded") == 0 && n == 1 && contains(w[0], "replication stopped: ") &&
+		   contains(w[0], "segment damaged"), "stopped replication stream: degraded with the message", w[0]);
+	in.replication_error = "";
+	s = cluster_health_status(&in, w, &n);
+	report(strcmp(s, "healthy") == 0 && n == 0, "empty replication error: healthy", s);
+	in.replication_error = NULL;
 	in.heartbeat_age_ms = 2500;
 	s = cluster_health_status(&in, w, &n);
 	report(strcmp(s, "degraded") == 0 && contains(w[0], "2.5 s ago"), "heartbeat lagging: degraded", w[0]);
