@@ -95,6 +95,26 @@ current_role(char *role, size_t len)
 	SpinLockRelease(&cs->mutex);
 }
 
+/*
+ * The message an ERROR of a turn left in the shared store_error: the next
+ * turn that ends without one clears it, unless a turn has put its own
+ * failure there since (a node whose worker started before CREATE EXTENSION
+ * otherwise stayed degraded with "relation ... does not exist").
+ */
+static char turn_error[CLUSTER_ERRLEN];
+
+static void
+clear_turn_error(BrainyReplState *rs)
+{
+	if (turn_error[0] == '\0')
+		return;
+	SpinLockAcquire(&rs->mutex);
+	if (strcmp(rs->store_error, turn_error) == 0)
+		rs->store_error[0] = '\0';
+	SpinLockRelease(&rs->mutex);
+	turn_error[0] = '\0';
+}
+
 void
 brainy_repl_worker_main(Datum arg)
 {
@@ -142,6 +162,7 @@ brainy_repl_worker_main(Datum arg)
 		AbortOutOfAnyTransaction();
 		SpinLockAcquire(&rs->mutex);
 		strlcpy(rs->store_error, edata->message ? edata->message : "error", sizeof(rs->store_error));
+		strlcpy(turn_error, rs->store_error, sizeof(turn_error));
 		SpinLockRelease(&rs->mutex);
 		FreeErrorData(edata);
 		MemoryContextReset(turn_ctx);
@@ -194,6 +215,7 @@ brainy_repl_worker_main(Datum arg)
 			poll_seen = poll_req;
 		}
 		backoff = 0;
+		clear_turn_error(rs);
 		MemoryContextSwitchTo(TopMemoryContext);
 
 		if (timeout > 0)
