@@ -123,6 +123,7 @@ for dim in $DIMS; do
 	R[$dim,publish_s]=$(secs "$t1" "$t2")
 	R[$dim,puts]=$(awk -v s="$segs" -v n="$ROWS" 'BEGIN { printf "%.2f", s / n * 1000 }')
 	R[$dim,worker_rate]=$(repl_sql "$w" "SELECT round(rows_per_second::numeric) FROM brainy.publications")
+	say "$dim: capture ${R[$dim,capture]} rows/s, publish ${R[$dim,publish]} rows/s (${R[$dim,publish_s]} s), $segs segments"
 
 	say "$dim: apply on the reader"
 	t0=$(date +%s%N)
@@ -132,6 +133,7 @@ for dim in $DIMS; do
 	t1=$(date +%s%N)
 	R[$dim,apply]=$(rate "$ROWS" "$(secs "$t0" "$t1")")
 	R[$dim,apply_s]=$(secs "$t0" "$t1")
+	say "$dim: apply ${R[$dim,apply]} rows/s (${R[$dim,apply_s]} s)"
 	n=$(repl_sql "$r" "SELECT count(*) FROM items")
 	[ "$n" = "$ROWS" ] || say "WARNING: the reader has $n rows, not $ROWS"
 

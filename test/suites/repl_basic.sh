@@ -30,6 +30,7 @@ check() { local desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi;
 check_rc() { if [ "$2" = 0 ]; then ok "$1"; else fail "$1"; fi; }
 summary() { echo "$PASSED passed, $FAILED failed"; }
 contains() { [[ "$1" == *"$2"* ]]; }
+first() { echo "${1%%$'\n'*}"; }	# the first line of an error message
 same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
 is_number() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
@@ -179,27 +180,27 @@ repl_sql w1 "CREATE TABLE nopk (id bigint, embedding vector($DIM));
 	CREATE TABLE wrongdim (id bigint PRIMARY KEY, embedding vector($((DIM + 1))));
 	CREATE TABLE novec (id bigint PRIMARY KEY, title text)" >/dev/null
 out=$(repl_sql w1 "SELECT brainy.publish('nopk')")
-check "publish: a table without primary key is refused ($out)" contains "$out" "has no primary key"
+check "publish: a table without primary key is refused ($(first "$out"))" contains "$out" "has no primary key"
 out=$(repl_sql w1 "SELECT brainy.publish('twovec')")
-check "publish: two vector columns are refused ($out)" contains "$out" "vector columns"
+check "publish: two vector columns are refused ($(first "$out"))" contains "$out" "vector columns"
 out=$(repl_sql w1 "SELECT brainy.publish('wrongdim')")
-check "publish: dimensions other than config.json's are refused ($out)" contains "$out" "config.json says dimensions = $DIM"
+check "publish: dimensions other than config.json's are refused ($(first "$out"))" contains "$out" "config.json says dimensions = $DIM"
 out=$(repl_sql w1 "SELECT brainy.publish('novec')")
-check "publish: a table without vector column is refused ($out)" contains "$out" "no vector column"
+check "publish: a table without vector column is refused ($(first "$out"))" contains "$out" "no vector column"
 out=$(repl_sql w1 "SELECT brainy.publish('items', 'Bad-Name')")
-check "publish: an invalid collection name is refused ($out)" contains "$out" "invalid collection name"
+check "publish: an invalid collection name is refused ($(first "$out"))" contains "$out" "invalid collection name"
 out=$(repl_sql w1 "SELECT brainy.publish('items')")
-check "publish: the same table twice is refused ($out)" contains "$out" "already published"
+check "publish: the same table twice is refused ($(first "$out"))" contains "$out" "already published"
 out=$(repl_sql w1 "TRUNCATE items")
-check "TRUNCATE of a published table is refused ($out)" contains "$out" "cannot truncate"
+check "TRUNCATE of a published table is refused ($(first "$out"))" contains "$out" "cannot truncate"
 out=$(repl_sql r1 "SELECT brainy.publish('items')")
-check "publish on a reader is refused ($out)" contains "$out" "this node is a reader"
+check "publish on a reader is refused ($(first "$out"))" contains "$out" "this node is a reader"
 out=$(repl_sql w1 "SELECT brainy.subscribe('items')")
-check "subscribe on a writer is refused ($out)" contains "$out" "this node is a writer"
+check "subscribe on a writer is refused ($(first "$out"))" contains "$out" "this node is a writer"
 out=$(repl_sql r1 "SELECT brainy.subscribe('no_such_collection')")
-[[ "$out" == *ERROR*no_such_collection* ]]; check_rc "subscribe to an unknown collection is refused, naming it ($out)" $?
+[[ "$out" == *ERROR*no_such_collection* ]]; check_rc "subscribe to an unknown collection is refused, naming it ($(first "$out"))" $?
 out=$(repl_sql r1 "SELECT brainy.wait_for('garbage')")
-[[ "$out" == *ERROR*garbage* && "$out" != *"does not exist"* ]]; check_rc "wait_for with a malformed token is refused ($out)" $?
+[[ "$out" == *ERROR*garbage* && "$out" != *"does not exist"* ]]; check_rc "wait_for with a malformed token is refused ($(first "$out"))" $?
 
 # --- 6. health ----------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ check "after unpublish nothing is captured ($out rows in the outbox)" [ "$out" =
 out=$(repl_sql w1 "SELECT count(*) FROM brainy.publications")
 check "brainy.publications is empty ($out)" [ "$out" = 0 ]
 out=$(repl_sql w1 "SELECT brainy.flush('items')")
-check "flush of an unpublished collection is an error ($out)" contains "$out" "not published"
+check "flush of an unpublished collection is an error ($(first "$out"))" contains "$out" "not published"
 sleep 1.5
 segs_after=$(repl_sql w1 "SELECT count(*) FROM brainy.storage_list('_brainy/log/items/w1/')")
 check "no new segment after unpublish ($segs_before -> $segs_after)" [ "$segs_after" = "$segs_before" ]
