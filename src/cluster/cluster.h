@@ -217,8 +217,10 @@ typedef struct ClusterHealthInputs
 	double		cache_hit_rate;
 	int64_t		replication_lag_ms;
 	int64_t		outbox_pending;
-	/* stopped replication streams ("" or NULL when none): degraded */
+	/* what stops or slows replication ("" or NULL when fine): degraded */
 	const char *replication_error;
+	/* replication details, a JSON object shown as "replication"; NULL: none */
+	const char *replication_json;
 } ClusterHealthInputs;
 
 /* "healthy" | "degraded" | "unhealthy" and the warnings behind it. */

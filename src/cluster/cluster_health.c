@@ -153,6 +153,13 @@ cluster_health_to_json(const ClusterHealthInputs *in)
 	for (i = 0; i < n; i++)
 		json_object_array_add(w, json_object_new_string(warnings[i]));
 	json_object_object_add(o, "warnings", w);
+	if (in->replication_json != NULL)
+	{
+		json_object *r = json_tokener_parse(in->replication_json);
+
+		if (r != NULL)
+			json_object_object_add(o, "replication", r);
+	}
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s != NULL)
 		out = strdup(s);

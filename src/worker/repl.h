@@ -150,6 +150,13 @@ extern void brainy_hlc_observe(uint64 remote);
 /* milliseconds since the Unix epoch, by this machine's clock */
 extern uint64 brainy_wall_ms(void);
 
+/*
+ * Fills outbox_pending, replication_lag_ms and replication_json of the
+ * health inputs from the shared state (repl_health.c); leaves them as
+ * they are on a node that neither publishes nor follows anything.
+ */
+extern void brainy_repl_health_inputs(ClusterHealthInputs *in);
+
 /* --------------------------------------------- the worker (repl_main.c) */
 
 extern void brainy_repl_worker_register(void);

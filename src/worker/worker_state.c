@@ -7,8 +7,6 @@
  */
 #include "postgres.h"
 
-#include "lib/stringinfo.h"
-
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -86,54 +84,6 @@ brainy_cluster_state_copy(BrainyClusterState *copy)
 	return true;
 }
 
-/*
- * Replication's part of the health (src/worker/repl_apply.c): the lag of
- * the writers this node is behind (0 when caught up with all of them, null
- * when it follows none) and every stopped stream, which makes the node
- * degraded.  The object store failures of the replication worker count
- * like the cluster worker's.
- */
-static void
-replication_inputs(ClusterHealthInputs *in)
-{
-	BrainyReplState *rs = brainy_repl_state();
-	StringInfoData errors;
-	char		store_error[CLUSTER_ERRLEN];
-	int64		lag = -1;
-	int			i,
-				j;
-
-	if (rs == NULL)
-		return;
-	initStringInfo(&errors);
-	SpinLockAcquire(&rs->mutex);
-	strlcpy(store_error, rs->store_error, sizeof(store_error));
-	for (i = 0; i < BRAINY_REPL_MAX_COLLECTIONS; i++)
-	{
-		BrainyReplCollection *c = &rs->collections[i];
-
-		if (!c->used || !c->subscribed)
-			continue;
-		if (lag < 0)
-			lag = 0;
-		for (j = 0; j < c->n_writers; j++)
-		{
-			BrainyReplWriter *w = &c->writers[j];
-
-			if (!w->caught_up && w->applied_at != 0)
-				lag = Max(lag, w->lag_ms);
-			if (w->stopped)
-				appendStringInfo(&errors, "%scollection \"%s\", writer \"%s\": %s",
-								 errors.len > 0 ? "; " : "", c->name, w->writer_id, w->error);
-		}
-	}
-	SpinLockRelease(&rs->mutex);
-	in->replication_lag_ms = lag;
-	in->replication_error = errors.data;
-	if ((in->store_error == NULL || in->store_error[0] == '\0') && store_error[0] != '\0')
-		in->store_error = pstrdup(store_error);
-}
-
 void
 brainy_cluster_health_inputs(const BrainyClusterState *st, ClusterHealthInputs *out)
 {
@@ -162,8 +112,8 @@ brainy_cluster_health_inputs(const BrainyClusterState *st, ClusterHealthInputs *
 	in.cache_hit_rate = -1;
 	in.replication_lag_ms = -1;
 	in.outbox_pending = -1;
-	replication_inputs(&in);
 	in.config_version = st->config_loaded ? st->config_version : 0;
+	brainy_repl_health_inputs(&in);
 	*out = in;
 }
 

@@ -432,6 +432,26 @@ test_health(void)
 		json_object_put(o);
 	}
 	free(json);
+
+	/* replication: a stopped stream degrades with its reason; details shown */
+	in.replication_error = "\"items\" from writer \"w1\" stopped: segment checksum mismatch";
+	s = cluster_health_status(&in, w, &n);
+	report(strcmp(s, "degraded") == 0 && n == 1 && contains(w[0], "replication stopped: ") &&
+		   contains(w[0], "checksum mismatch"), "replication error: degraded with the reason", w[0]);
+	in.replication_error = "";
+	s = cluster_health_status(&in, w, &n);
+	report(strcmp(s, "healthy") == 0 && n == 0, "empty replication error: healthy", s);
+	in.replication_json = "{\"published\": [{\"collection\": \"items\", \"seq\": 7}], \"subscribed\": []}";
+	in.outbox_pending = 12;
+	json = cluster_health_to_json(&in);
+	report(json != NULL && contains(json, "\"replication\":{\"published\":[{\"collection\":\"items\",\"seq\":7}]") &&
+		   contains(json, "\"outboxPending\":12"), "replication object and outboxPending in the JSON", json ? json : "");
+	free(json);
+	in.replication_json = "{not json";
+	json = cluster_health_to_json(&in);
+	report(json != NULL && !contains(json, "\"replication\""), "malformed replication JSON left out", json ? json : "");
+	free(json);
+	in.replication_json = NULL;
 }
 
 /* ----------------------------------------------------------- partitions */
