@@ -121,6 +121,8 @@ brainy_worker_main(Datum arg)
 		ErrorData  *edata;
 		char		msg[BRAINY_MSG_LEN];
 
+		/* as PostgresMain does: no stale error context callbacks (SPI's) */
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
