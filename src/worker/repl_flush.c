@@ -544,7 +544,8 @@ repl_flush_turn(bool forced)
 			p->pending += copied;
 			if (p->oldest_hlc == 0 && copied > 0)
 				p->oldest_hlc = (int64) cluster_hlc_make(now_ms, 0);
-			timeout = 0;		/* more backfill, or at least a look at it */
+			if (copied > 0)
+				timeout = 0;	/* more backfill next turn */
 		}
 		for (k = 0; k < FLUSHES_PER_TURN && p->pending > 0; k++)
 		{
@@ -572,7 +573,8 @@ repl_flush_turn(bool forced)
 				break;
 			}
 		}
-		if (p->pending >= brainy_batch_size)
+		/* a full batch left after flushing: go on at once (never after a failure) */
+		if (p->pending >= brainy_batch_size && k == FLUSHES_PER_TURN)
 			timeout = 0;
 	}
 	if (n > 0)
