@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -135,6 +136,13 @@ load_publications(PubEntry **out)
 	MemoryContext outer = CurrentMemoryContext;
 
 	begin_tx();
+	/* before CREATE EXTENSION brainy in this database there is nothing to do */
+	if (!OidIsValid(get_extension_oid("brainy", true)))
+	{
+		end_tx();
+		*out = MemoryContextAllocZero(outer, sizeof(PubEntry));
+		return 0;
+	}
 	if (SPI_execute("SELECT p.collection, p.published_seq, p.backfill_done, p.dimensions,"
 					" (SELECT count(*) FROM brainy.outbox o WHERE o.collection = p.collection),"
 					" (SELECT o.hlc FROM brainy.outbox o WHERE o.collection = p.collection ORDER BY o.id LIMIT 1)"
