@@ -447,6 +447,12 @@ CREATE FUNCTION brainy._local_instance_id() RETURNS text
 CREATE FUNCTION brainy._publish_schema(collection text, schema text) RETURNS void
 	AS 'MODULE_PATHNAME', 'brainy_publish_schema' LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION brainy._publish_schema(text, text) FROM PUBLIC;
+-- publishing is for superusers and brainy_admin; the capture functions run
+-- as their publisher (SECURITY DEFINER), so whoever may write to a
+-- published table can, without rights on the outbox
+GRANT EXECUTE ON FUNCTION brainy._publish_schema(text, text) TO brainy_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON brainy.publication, brainy.outbox TO brainy_admin;
+GRANT USAGE ON SEQUENCE brainy.outbox_id_seq TO brainy_admin;
 
 -- the checks every replication function makes first
 CREATE FUNCTION brainy._require_node(what text, roles text[]) RETURNS void
@@ -714,6 +720,9 @@ BEGIN
 	RETURN coalesce(token, '');
 END
 $$;
+-- for every user (ingest services call it for read-your-writes): it only
+-- reads the outbox and wakes the worker
+ALTER FUNCTION brainy.flush(text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION brainy.flush(text) IS 'waits until every committed change (and the backfill) is in a segment; returns a token for brainy.wait_for() on readers';
 
 CREATE FUNCTION brainy.unpublish(collection text) RETURNS void

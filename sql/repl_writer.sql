@@ -19,9 +19,16 @@ SELECT count(*) AS outbox FROM brainy.outbox;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'repl_items'::regclass ORDER BY 1;
 SELECT * FROM brainy.publications;
 
--- the catalog is not for users
-SET ROLE brainy_admin;
+-- the catalog is for brainy_admin, not for every user; brainy.flush() is
+CREATE ROLE repl_writer_user;
+SET ROLE repl_writer_user;
 SELECT count(*) FROM brainy.outbox;
+SELECT brainy.publish('repl_items');
+SELECT brainy.flush();
 RESET ROLE;
+SET ROLE brainy_admin;
+SELECT count(*) AS outbox_for_admin FROM brainy.outbox;
+RESET ROLE;
+DROP ROLE repl_writer_user;
 
 DROP TABLE repl_items;

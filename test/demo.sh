@@ -157,25 +157,63 @@ pgc_on_exit() { rm -rf "$BUCKET_DIR"; }
 . "$ROOT/test/lib/cluster_nodes.sh"
 CN_HEARTBEAT=2s CN_TIMEOUT=6s CN_POLL=1s
 cd /
-cn_start writer "file://$BUCKET_DIR" "brainy.role = 'writer'" "brainy.instance_id = 'demo-writer'" "brainy.log_level = 'info'"
+cn_start writer "file://$BUCKET_DIR" "brainy.role = 'writer'" "brainy.instance_id = 'demo-writer'" "brainy.log_level = 'info'" \
+	"brainy.flush_interval = '200ms'"
 cn_start reader "file://$BUCKET_DIR" "brainy.role = 'reader'" "brainy.instance_id = 'demo-reader'" "brainy.log_level = 'info'"
 cd "$ROOT"
 sleep 3
 pgc_psql reader -a -d postgres <<'SQL'
 -- Every node seen in the bucket (each writes a heartbeat every 2 s):
 SELECT id, role, status, alive, age, endpoint FROM brainy.instances ORDER BY id;
--- This node's health:
-SELECT jsonb_pretty(brainy.health());
 -- The shared config, created by whichever node came first:
 SELECT brainy.config();
--- A change on the writer reaches the reader within the poll interval (1 s):
 SQL
-pgc_psql writer -a -d postgres -c "SELECT brainy.set_config('{\"embeddingModel\": \"demo-model\"}')->'version' AS new_version"
+echo
+say "replication (docs/replication.md): the writer publishes a table, the reader follows it"
+pgc_psql writer -a -d postgres <<'SQL'
+CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(16), title text);
+INSERT INTO items
+SELECT i, (SELECT array_agg(((i % 20) * 3 + random())::real) FROM generate_series(1, 16) WHERE i > 0)::vector,
+       'item ' || i
+FROM generate_series(1, 2000) i;
+-- Publish it: the 2,000 rows already there are copied in the background
+-- (the backfill), and every later change is captured in the same transaction.
+SELECT brainy.publish('items');
+SQL
+pgc_psql reader -a -d postgres <<'SQL'
+-- Follow it: a mirror table "items" with a brainy_hnsw index.
+SELECT brainy.subscribe('items');
+SQL
+sleep 2
+pgc_psql writer -a -d postgres <<'SQL'
+-- New rows on the writer...
+INSERT INTO items VALUES (5001, array_fill(100.5, ARRAY[16])::real[]::vector, 'fresh from the writer'),
+                         (5002, array_fill(101.0, ARRAY[16])::real[]::vector, 'also fresh');
+SQL
 sleep 1.5
-pgc_psql reader -a -d postgres -c "SELECT brainy.health()->'configVersion' AS version_on_reader, brainy.partition_of('item-42') AS partition_of_item_42"
+pgc_psql reader -a -d postgres <<'SQL'
+-- ...are found on the reader a moment later, by its HNSW index (the writer
+-- flushes within brainy.flush_interval, 200 ms here; the reader polls every
+-- brainy.poll_interval, 1 s by default):
+SELECT id, title, round((embedding <-> array_fill(100.7, ARRAY[16])::real[]::vector)::numeric, 2) AS distance
+FROM items ORDER BY embedding <-> array_fill(100.7, ARRAY[16])::real[]::vector LIMIT 3;
+EXPLAIN (COSTS OFF)
+SELECT id FROM items ORDER BY embedding <-> array_fill(100.7, ARRAY[16])::real[]::vector LIMIT 3;
+SELECT count(*) AS rows_on_reader FROM items;
+SELECT collection, writer_id, applied_seq, lag_ms, state FROM brainy.subscriptions;
+SQL
+say "the mirror is written by replication only:"
+pgc_psql reader -a -d postgres -c "INSERT INTO items VALUES (1, array_fill(0, ARRAY[16])::real[]::vector, 'nope')" || true
+TOKEN=$(pgc_psql writer -At -d postgres -c "UPDATE items SET title = 'updated on the writer' WHERE id = 7" -c "SELECT brainy.flush()" | tail -n 1)
+say "read-your-writes across nodes: brainy.flush() on the writer gave $TOKEN"
+pgc_psql reader -a -d postgres <<SQL
+SELECT brainy.wait_for('$TOKEN');
+SELECT id, title FROM items WHERE id = 7;
+SELECT jsonb_pretty(brainy.health()->'replication') AS replication_in_health;
+SQL
 echo
 say "the bucket holds:"
-find "$BUCKET_DIR" -name '*.json' | sed "s|$BUCKET_DIR/||; s|%d||g"
+find "$BUCKET_DIR" \( -name '*.json' -o -name '*.seg' \) | sed "s|$BUCKET_DIR/||; s|%d||g" | sort
 pgc_stop reader
 pgc_stop writer
 say "done; the servers are stopped and their directories removed."

@@ -26,6 +26,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "repl.h"
@@ -191,6 +192,18 @@ consistency_executor_start(QueryDesc *queryDesc, int eflags)
 			{
 				wait_for_mirrors(rs, reads, n);
 				waited_for_statement = stmt;
+
+				/*
+				 * The query's snapshot was taken before the wait: at READ
+				 * COMMITTED it gets a new one that sees what was applied
+				 * meanwhile.  (A repeatable-read transaction keeps its
+				 * snapshot: there the wait helps its first query only.)
+				 */
+				if (!IsolationUsesXactSnapshot() && queryDesc->snapshot != NULL)
+				{
+					UnregisterSnapshot(queryDesc->snapshot);
+					queryDesc->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+				}
 			}
 		}
 	}

@@ -29,6 +29,7 @@
 
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -98,6 +99,7 @@ static ApplySub subs[BRAINY_REPL_MAX_COLLECTIONS];
 static TimestampTz next_poll_at = 0;
 static bool more_waiting = false;
 static TimestampTz purged_at = 0;
+static bool catalog_present = false;	/* CREATE EXTENSION brainy was run */
 
 static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr versions_plan = NULL;
@@ -106,9 +108,13 @@ static SPIPlanPtr applied_plan = NULL;
 
 /* ------------------------------------------------------------- helpers */
 
+/* the memory context of the caller, current again after each transaction */
+static MemoryContext tx_outer = NULL;
+
 static void
 begin_tx(void)
 {
+	tx_outer = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -122,6 +128,8 @@ end_tx(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* (a commit leaves TopMemoryContext current: what the turn allocates next would leak) */
+	MemoryContextSwitchTo(tx_outer);
 }
 
 static SPIPlanPtr
@@ -250,7 +258,22 @@ load_subscriptions(void)
 	int			k,
 				j;
 
+	for (k = 0; k < BRAINY_REPL_MAX_COLLECTIONS; k++)
+	{
+		subs[k].seen = false;
+		for (j = 0; j < subs[k].n_writers; j++)
+			subs[k].writers[j].seen = false;
+	}
 	begin_tx();
+	/* before CREATE EXTENSION brainy in brainy.database: nothing to follow */
+	catalog_present = OidIsValid(get_relname_relid("subscription_writer", get_namespace_oid("brainy", true))) &&
+		OidIsValid(get_relname_relid("row_version", get_namespace_oid("brainy", true)));
+	if (!catalog_present)
+	{
+		end_tx();
+		n = 0;
+		goto forget;
+	}
 	if (load_plan == NULL)
 		load_plan = keep_plan("SELECT s.collection, s.relid::oid, s.dimensions, s.pk_column::text,"
 							  " s.vector_column::text, w.writer_id, w.applied_seq"
@@ -260,12 +283,6 @@ load_subscriptions(void)
 		elog(ERROR, "reading brainy.subscription failed");
 	n = SPI_processed;
 
-	for (k = 0; k < BRAINY_REPL_MAX_COLLECTIONS; k++)
-	{
-		subs[k].seen = false;
-		for (j = 0; j < subs[k].n_writers; j++)
-			subs[k].writers[j].seen = false;
-	}
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -305,6 +322,7 @@ load_subscriptions(void)
 	end_tx();
 
 	/* forget what is gone, in here and in the shared state */
+forget:
 	for (k = 0; k < BRAINY_REPL_MAX_COLLECTIONS; k++)
 	{
 		ApplySub   *s = &subs[k];
@@ -535,7 +553,7 @@ prepare_mirror_plans(ApplySub *s)
 					 "INSERT INTO %s AS m (%s) SELECT %s"
 					 " FROM unnest($1::pg_catalog.text[], $2, $3::pg_catalog.text[]) AS u(k, v, d)"
 					 " CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%s,"
-					 " pg_catalog.coalesce(pg_catalog.nullif(u.d, ''), '{}')::pg_catalog.jsonb) AS r"
+					 " COALESCE(NULLIF(u.d, ''), '{}')::pg_catalog.jsonb) AS r"
 					 " ON CONFLICT (%s) DO UPDATE SET %s",
 					 qualified, cols.data, sel.data, qualified, quote_identifier(s->pk_column), set.data);
 	{
@@ -1030,7 +1048,8 @@ repl_apply_turn(bool forced)
 			list_writers(s);
 	}
 
-	if (purged_at == 0 || round_start - purged_at >= (int64) PURGE_INTERVAL_MS * 1000)
+	if (catalog_present &&
+		(purged_at == 0 || round_start - purged_at >= (int64) PURGE_INTERVAL_MS * 1000))
 	{
 		purged_at = round_start;
 		purge_tombstones();

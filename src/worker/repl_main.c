@@ -26,6 +26,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
@@ -186,6 +187,9 @@ brainy_repl_worker_main(Datum arg)
 					poll_req;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a turn that never sleeps would not see the postmaster die */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;

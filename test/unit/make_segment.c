@@ -14,6 +14,8 @@
  *   --key-seq N        ... but under seq N instead of the header's
  *   -o FILE            write the bytes to FILE instead
  *   --version N        patch the format version field to N
+ *   --raw KEY          (with --store) put stdin as it is under KEY instead:
+ *                      schema.json and writer registrations
  *   --corrupt          flip one byte of the rows (the last row's last byte)
  *   --truncate N       keep only the first N bytes
  *
@@ -116,11 +118,71 @@ rng_next(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+static ObjStore *
+open_store(const char *url)
+{
+	ObjStoreConfig cfg;
+	ObjStoreError err;
+	ObjStore   *store;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	cfg.endpoint = getenv("OBJSTORE_ENDPOINT");
+	cfg.access_key_id = getenv("AWS_ACCESS_KEY_ID");
+	cfg.secret_access_key = getenv("AWS_SECRET_ACCESS_KEY");
+	cfg.force_path_style = 1;
+	cfg.no_fsync = 1;
+	store = objstore_open(url, &cfg, &err);
+	if (store == NULL)
+		die("cannot open the store", err.message);
+	return store;
+}
+
+/* --raw KEY: stdin as it is */
+static int
+put_raw(const char *url, const char *key)
+{
+	char	   *data = NULL;
+	size_t		len = 0,
+				cap = 0,
+				n;
+	ObjStore   *store;
+	ObjStoreError err;
+
+	if (url == NULL)
+		return die("--raw needs --store", NULL);
+	for (;;)
+	{
+		if (len == cap)
+		{
+			char	   *more = realloc(data, cap = cap ? cap * 2 : 4096);
+
+			if (more == NULL)
+				return die("out of memory", NULL);
+			data = more;
+		}
+		n = fread(data + len, 1, cap - len, stdin);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	store = open_store(url);
+	if (store == NULL)
+		return 1;
+	memset(&err, 0, sizeof(err));
+	if (objstore_put(store, key, data, len, OBJSTORE_PUT_PLAIN, NULL, NULL, &err) != OBJSTORE_OK)
+		return die("put failed", err.message);
+	objstore_close(store);
+	free(data);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *store_url = NULL,
-			   *out_file = NULL;
+			   *out_file = NULL,
+			   *raw_key = NULL;
 	long long	key_seq = -1,
 				version = -1,
 				truncate_to = -1;
@@ -154,6 +216,8 @@ main(int argc, char **argv)
 			version = atoll(argv[++i]);
 		else if (strcmp(argv[i], "--truncate") == 0 && i + 1 < argc)
 			truncate_to = atoll(argv[++i]);
+		else if (strcmp(argv[i], "--raw") == 0 && i + 1 < argc)
+			raw_key = argv[++i];
 		else if (strcmp(argv[i], "--corrupt") == 0)
 			corrupt = 1;
 		else
@@ -163,6 +227,8 @@ main(int argc, char **argv)
 		return die("give exactly one of --store URL and -o FILE", NULL);
 	if (line == NULL)
 		return die("out of memory", NULL);
+	if (raw_key != NULL)
+		return put_raw(store_url, raw_key);
 
 	while (fgets(line, LINE_MAX_LEN, stdin) != NULL)
 	{
@@ -313,24 +379,17 @@ main(int argc, char **argv)
 	}
 	else
 	{
-		ObjStoreConfig cfg;
 		ObjStoreError err;
 		ObjStore   *store;
 		char		key[512];
 
-		memset(&cfg, 0, sizeof(cfg));
 		memset(&err, 0, sizeof(err));
-		cfg.endpoint = getenv("OBJSTORE_ENDPOINT");
-		cfg.access_key_id = getenv("AWS_ACCESS_KEY_ID");
-		cfg.secret_access_key = getenv("AWS_SECRET_ACCESS_KEY");
-		cfg.force_path_style = 1;
-		cfg.no_fsync = 1;
 		if (cluster_segment_key(collection, writer, key_seq >= 0 ? (uint64_t) key_seq : seq,
 								key, sizeof(key)) != 0)
 			return die("bad segment key", NULL);
-		store = objstore_open(store_url, &cfg, &err);
+		store = open_store(store_url);
 		if (store == NULL)
-			return die("cannot open the store", err.message);
+			return 1;
 		if (objstore_put(store, key, bytes, len, OBJSTORE_PUT_PLAIN, NULL, NULL, &err) != OBJSTORE_OK)
 			return die("put failed", err.message);
 		objstore_close(store);
