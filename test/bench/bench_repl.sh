@@ -122,7 +122,6 @@ for dim in $DIMS; do
 	R[$dim,publish]=$(rate "$ROWS" "$(secs "$t1" "$t2")")
 	R[$dim,publish_s]=$(secs "$t1" "$t2")
 	R[$dim,puts]=$(awk -v s="$segs" -v n="$ROWS" 'BEGIN { printf "%.2f", s / n * 1000 }')
-	R[$dim,worker_rate]=$(repl_sql "$w" "SELECT round(rows_per_second::numeric) FROM brainy.publications")
 	say "$dim: capture ${R[$dim,capture]} rows/s, publish ${R[$dim,publish]} rows/s (${R[$dim,publish_s]} s), $segs segments"
 
 	say "$dim: apply on the reader"
@@ -192,7 +191,6 @@ echo "| measure | $(for d in $DIMS; do printf '%s dims (%s) | ' "$d" "$(v $d,src
 echo "|---|$(for d in $DIMS; do printf -- '---:|'; done)---:|"
 echo "| capture: INSERT into the published table, rows/s | $(for d in $DIMS; do printf '%s | ' "$(v $d,capture)"; done) |"
 echo "| publish: outbox to segments, rows/s | $(for d in $DIMS; do printf '%s (%s s) | ' "$(v $d,publish)" "$(v $d,publish_s)"; done)>= 20,000 (784 dims) |"
-echo "| publish: the worker's own rows/s (brainy.publications) | $(for d in $DIMS; do printf '%s | ' "$(v $d,worker_rate)"; done) |"
 echo "| segment PUTs per 1,000 rows | $(for d in $DIMS; do printf '%s | ' "$(v $d,puts)"; done)<= 1 |"
 echo "| apply on the reader incl. brainy_hnsw, rows/s | $(for d in $DIMS; do printf '%s (%s s) | ' "$(v $d,apply)" "$(v $d,apply_s)"; done)>= 20,000 |"
 echo
