@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -135,6 +136,13 @@ load_publications(PubEntry **out)
 	MemoryContext outer = CurrentMemoryContext;
 
 	begin_tx();
+	/* before CREATE EXTENSION brainy in this database there is nothing to do */
+	if (!OidIsValid(get_extension_oid("brainy", true)))
+	{
+		end_tx();
+		*out = MemoryContextAllocZero(outer, sizeof(PubEntry));
+		return 0;
+	}
 	if (SPI_execute("SELECT p.collection, p.published_seq, p.backfill_done, p.dimensions,"
 					" (SELECT count(*) FROM brainy.outbox o WHERE o.collection = p.collection),"
 					" (SELECT o.hlc FROM brainy.outbox o WHERE o.collection = p.collection ORDER BY o.id LIMIT 1)"
@@ -544,7 +552,8 @@ repl_flush_turn(bool forced)
 			p->pending += copied;
 			if (p->oldest_hlc == 0 && copied > 0)
 				p->oldest_hlc = (int64) cluster_hlc_make(now_ms, 0);
-			timeout = 0;		/* more backfill, or at least a look at it */
+			if (copied > 0)
+				timeout = 0;	/* more backfill next turn */
 		}
 		for (k = 0; k < FLUSHES_PER_TURN && p->pending > 0; k++)
 		{
@@ -572,7 +581,8 @@ repl_flush_turn(bool forced)
 				break;
 			}
 		}
-		if (p->pending >= brainy_batch_size)
+		/* a full batch left after flushing: go on at once (never after a failure) */
+		if (p->pending >= brainy_batch_size && k == FLUSHES_PER_TURN)
 			timeout = 0;
 	}
 	if (n > 0)

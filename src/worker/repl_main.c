@@ -27,6 +27,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/lsyscache.h"
@@ -119,6 +120,26 @@ catalog_ready(void)
 	return ready;
 }
 
+/*
+ * The message an ERROR of a turn left in the shared store_error: the next
+ * turn that ends without one clears it, unless a turn has put its own
+ * failure there since (a node whose worker started before CREATE EXTENSION
+ * otherwise stayed degraded with "relation ... does not exist").
+ */
+static char turn_error[CLUSTER_ERRLEN];
+
+static void
+clear_turn_error(BrainyReplState *rs)
+{
+	if (turn_error[0] == '\0')
+		return;
+	SpinLockAcquire(&rs->mutex);
+	if (strcmp(rs->store_error, turn_error) == 0)
+		rs->store_error[0] = '\0';
+	SpinLockRelease(&rs->mutex);
+	turn_error[0] = '\0';
+}
+
 void
 brainy_repl_worker_main(Datum arg)
 {
@@ -151,6 +172,12 @@ brainy_repl_worker_main(Datum arg)
 	{
 		ErrorData  *edata;
 
+		/*
+		 * As PostgresMain does: the error context callbacks of the failed
+		 * turn (SPI's, pointing into stack frames that are gone) must not
+		 * run for the next error; a stale one looped forever in errfinish.
+		 */
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		brainy_repl_applying = false;
 		MemoryContextSwitchTo(TopMemoryContext);
@@ -160,6 +187,7 @@ brainy_repl_worker_main(Datum arg)
 		AbortOutOfAnyTransaction();
 		SpinLockAcquire(&rs->mutex);
 		strlcpy(rs->store_error, edata->message ? edata->message : "error", sizeof(rs->store_error));
+		strlcpy(turn_error, rs->store_error, sizeof(turn_error));
 		SpinLockRelease(&rs->mutex);
 		FreeErrorData(edata);
 		MemoryContextReset(turn_ctx);
@@ -183,6 +211,9 @@ brainy_repl_worker_main(Datum arg)
 					poll_req;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a turn that never sleeps would not see the postmaster die */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -215,6 +246,7 @@ brainy_repl_worker_main(Datum arg)
 			poll_seen = poll_req;
 		}
 		backoff = 0;
+		clear_turn_error(rs);
 		MemoryContextSwitchTo(TopMemoryContext);
 
 		if (timeout > 0)

@@ -21,6 +21,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -121,6 +122,8 @@ brainy_worker_main(Datum arg)
 		ErrorData  *edata;
 		char		msg[BRAINY_MSG_LEN];
 
+		/* as PostgresMain does: no stale error context callbacks (SPI's) */
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
@@ -148,6 +151,9 @@ brainy_worker_main(Datum arg)
 		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a turn that never sleeps would not see the postmaster die */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;

@@ -128,7 +128,15 @@ pgc_stop() {
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+		if kill -0 "$pid" 2>/dev/null; then
+			# a child that ignores the shutdown (e.g. a hung background
+			# worker) would outlive its postmaster: kill the children
+			# first, found by their parent's recorded PID
+			local kids
+			kids=$(ps -o pid= --ppid "$pid" 2>/dev/null)
+			[ -n "$kids" ] && kill -KILL $kids 2>/dev/null
+			kill -KILL "$pid" 2>/dev/null
+		fi
 	fi
 	eval "PGC_${name}_PID="
 	PGC_NAMES=$(echo "$PGC_NAMES" | tr ' ' '\n' | grep -vx "$name" | tr '\n' ' ')

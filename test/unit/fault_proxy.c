@@ -35,11 +35,17 @@ struct FaultProxy
 	int			script_pos;
 	FaultAction dflt;
 	int			rand_on;
+	int			enabled;		/* 0: forward everything */
+	int			delay_reply;	/* random delays hold the reply, not the request */
+	int			keep_heads;
 	int			drop_pm,
 				e500_pm,
 				e503_pm,
+				lost_reply_pm,
 				delay_pm,
 				delay_ms;
+	FaultObserver observer;
+	void	   *observer_arg;
 	unsigned	seed;
 	int			nreq;
 	char	   *heads[MAX_HEADS];
@@ -161,10 +167,15 @@ next_action(FaultProxy *p, const char *head)
 	FaultAction a;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->nreq < MAX_HEADS)
+	if (p->keep_heads && p->nreq < MAX_HEADS)
 		p->heads[p->nreq] = strdup(head);
 	p->nreq++;
-	if (p->script_pos < p->script_len)
+	if (!p->enabled)
+	{
+		memset(&a, 0, sizeof(a));
+		a.kind = FAULT_FORWARD;
+	}
+	else if (p->script_pos < p->script_len)
 		a = p->script[p->script_pos++];
 	else if (p->rand_on)
 	{
@@ -186,11 +197,20 @@ next_action(FaultProxy *p, const char *head)
 			a.status = 503;
 			a.code = "SlowDown";
 		}
-		else if ((r -= p->e503_pm) < p->delay_pm)
-			a.delay_ms = p->delay_ms;
+		else if ((r -= p->e503_pm) < p->lost_reply_pm)
+			a.kind = FAULT_LOST_REPLY;
+		else if ((r -= p->lost_reply_pm) < p->delay_pm)
+		{
+			if (p->delay_reply)
+				a.reply_delay_ms = p->delay_ms;
+			else
+				a.delay_ms = p->delay_ms;
+		}
 	}
 	else
 		a = p->dflt;
+	if (p->observer)
+		p->observer(p->observer_arg, head, &a);
 	pthread_mutex_unlock(&p->lock);
 	return a;
 }
@@ -222,10 +242,14 @@ reply(int fd, const FaultAction *a, int is_head)
 	return 0;
 }
 
-/* Forward one request upstream and relay the reply until upstream closes. */
+/*
+ * Forward one request upstream and relay the reply until upstream closes;
+ * with lose_reply, read the whole reply (so the request completes upstream)
+ * and relay nothing.
+ */
 static int
 forward(FaultProxy *p, int fd, const char *head, size_t head_len,
-		const char *body, size_t body_len)
+		const char *body, size_t body_len, int lose_reply, int reply_delay_ms)
 {
 	struct sockaddr_in addr;
 	int			up;
@@ -269,6 +293,14 @@ forward(FaultProxy *p, int fd, const char *head, size_t head_len,
 			continue;
 		if (r <= 0)
 			break;
+		if (lose_reply)
+			continue;
+		/* the upstream has acted on the request: hold its reply once */
+		if (reply_delay_ms > 0)
+		{
+			sleep_ms(reply_delay_ms);
+			reply_delay_ms = 0;
+		}
 		if (send_all(fd, buf, (size_t) r) < 0)
 		{
 			rc = -1;
@@ -276,6 +308,8 @@ forward(FaultProxy *p, int fd, const char *head, size_t head_len,
 		}
 	}
 	close(up);
+	if (lose_reply)
+		return -1;
 	return rc < 0 ? -1 : 1;		/* 1: the client connection must close */
 }
 
@@ -305,9 +339,15 @@ conn_main(void *arg)
 		if (a.kind == FAULT_DROP)
 			rc = -1;
 		else if (a.kind == FAULT_REPLY)
+		{
 			rc = reply(fd, &a, strncmp(head, "HEAD ", 5) == 0);
+			/* a client (e.g. another proxy) that asked to close waits for it */
+			if (rc == 0 && strcasestr(head, "\r\nConnection: close\r\n") != NULL)
+				rc = 1;
+		}
 		else
-			rc = forward(p, fd, head, head_len, body, body_len);
+			rc = forward(p, fd, head, head_len, body, body_len,
+						 a.kind == FAULT_LOST_REPLY, a.reply_delay_ms);
 		free(head);
 		free(body);
 		if (rc != 0)
@@ -391,6 +431,8 @@ fault_proxy_start(int upstream_port)
 		return NULL;
 	p->upstream_port = upstream_port;
 	p->dflt.kind = FAULT_FORWARD;
+	p->enabled = 1;
+	p->keep_heads = 1;
 	for (int i = 0; i < MAX_CONNS; i++)
 		p->conn_fds[i] = -1;
 	pthread_mutex_init(&p->lock, NULL);
@@ -452,6 +494,47 @@ fault_proxy_random(FaultProxy *p, int drop_pm, int e500_pm, int e503_pm,
 	p->delay_pm = delay_pm;
 	p->delay_ms = delay_ms;
 	p->seed = seed;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+fault_proxy_lost_reply(FaultProxy *p, int lost_reply_pm)
+{
+	pthread_mutex_lock(&p->lock);
+	p->lost_reply_pm = lost_reply_pm;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+fault_proxy_delay_reply(FaultProxy *p, int on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->delay_reply = on ? 1 : 0;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+fault_proxy_enable(FaultProxy *p, int on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->enabled = on ? 1 : 0;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+fault_proxy_observe(FaultProxy *p, FaultObserver fn, void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->observer = fn;
+	p->observer_arg = arg;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+fault_proxy_keep_heads(FaultProxy *p, int on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->keep_heads = on ? 1 : 0;
 	pthread_mutex_unlock(&p->lock);
 }
 
