@@ -59,9 +59,13 @@ static SPIPlanPtr read_plan = NULL;
 
 /* ------------------------------------------------------------- helpers */
 
+/* the turn's context: current again after each transaction (a commit leaves TopMemoryContext) */
+static MemoryContext turn_context = NULL;
+
 static void
 begin_tx(void)
 {
+	turn_context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -75,6 +79,7 @@ end_tx(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(turn_context);
 }
 
 static void
@@ -83,6 +88,7 @@ abort_tx(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	AbortCurrentTransaction();
+	MemoryContextSwitchTo(turn_context);
 }
 
 static void

@@ -20,6 +20,7 @@
 #include <signal.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -29,6 +30,7 @@
 #include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -94,6 +96,28 @@ current_role(char *role, size_t len)
 	else
 		strlcpy(role, cs->role, len);
 	SpinLockRelease(&cs->mutex);
+}
+
+/*
+ * Whether CREATE EXTENSION brainy has run in brainy.database: until then
+ * there is no catalog to read, and a turn would only fail (and show its
+ * error in health).  Looked up until it is there, then trusted.
+ */
+static bool
+catalog_ready(void)
+{
+	static bool ready = false;
+	Oid			nsp;
+
+	if (ready)
+		return true;
+	StartTransactionCommand();
+	nsp = get_namespace_oid("brainy", true);
+	ready = OidIsValid(nsp) && OidIsValid(get_relname_relid("publication", nsp)) &&
+		OidIsValid(get_relname_relid("subscription_writer", nsp)) &&
+		OidIsValid(get_relname_relid("row_version", nsp));
+	CommitTransactionCommand();
+	return ready;
 }
 
 /*
@@ -201,6 +225,9 @@ brainy_repl_worker_main(Datum arg)
 		current_role(role, sizeof(role));
 		writer = strcmp(role, "writer") == 0 || strcmp(role, "hybrid") == 0;
 		reader = strcmp(role, "reader") == 0 || strcmp(role, "hybrid") == 0;
+		if ((writer || reader) && !catalog_ready())
+			writer = reader = false;	/* no extension yet: wait for it */
+		MemoryContextSwitchTo(turn_ctx);
 
 		SpinLockAcquire(&rs->mutex);
 		flush_req = rs->flush_requests;
@@ -236,7 +263,7 @@ brainy_repl_worker_main(Datum arg)
 
 		current_role(role, sizeof(role));
 		MemoryContextSwitchTo(turn_ctx);
-		if (strcmp(role, "writer") == 0 || strcmp(role, "hybrid") == 0)
+		if ((strcmp(role, "writer") == 0 || strcmp(role, "hybrid") == 0) && catalog_ready())
 			(void) repl_flush_turn(true);
 	}
 	proc_exit(0);
