@@ -396,6 +396,11 @@ CREATE TABLE brainy.outbox (
 	vec vector,						-- NULL for deletes
 	doc jsonb						-- the other columns
 );
+-- A row is written once and read once: keep vectors up to ~2,000
+-- dimensions inline and uncompressed (no pglz on capture, no decompression
+-- on flush); larger ones go out of line, still uncompressed.
+ALTER TABLE brainy.outbox SET (toast_tuple_target = 8160);
+ALTER TABLE brainy.outbox ALTER COLUMN vec SET STORAGE EXTERNAL;
 
 -- reader: one row per followed collection
 CREATE TABLE brainy.subscription (

@@ -78,6 +78,8 @@ typedef struct ApplySub
 	char		pk_column[NAMEDATALEN];
 	char		vector_column[NAMEDATALEN];
 	TimestampTz listed_at;		/* 0: list its writers now */
+	char	   *schema_text;	/* schema.json as subscribed (TopMemoryContext) */
+	char		schema_error[CLUSTER_ERRLEN];	/* "" while the bucket's still matches */
 	int			n_writers;
 	ApplyWriter writers[BRAINY_REPL_MAX_WRITERS];
 
@@ -276,7 +278,7 @@ load_subscriptions(void)
 	}
 	if (load_plan == NULL)
 		load_plan = keep_plan("SELECT s.collection, s.relid::oid, s.dimensions, s.pk_column::text,"
-							  " s.vector_column::text, w.writer_id, w.applied_seq"
+							  " s.vector_column::text, w.writer_id, w.applied_seq, s.schema_json::text"
 							  " FROM brainy.subscription s LEFT JOIN brainy.subscription_writer w USING (collection)"
 							  " ORDER BY s.collection, w.writer_id", 0, NULL);
 	if (SPI_execute_plan(load_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
@@ -305,6 +307,17 @@ load_subscriptions(void)
 		s->dimensions = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		strlcpy(s->pk_column, SPI_getvalue(tup, desc, 4), sizeof(s->pk_column));
 		strlcpy(s->vector_column, SPI_getvalue(tup, desc, 5), sizeof(s->vector_column));
+		{
+			char	   *schema = SPI_getvalue(tup, desc, 8);
+
+			if (schema != NULL && (s->schema_text == NULL || strcmp(s->schema_text, schema) != 0))
+			{
+				if (s->schema_text != NULL)
+					pfree(s->schema_text);
+				s->schema_text = MemoryContextStrdup(TopMemoryContext, schema);
+				s->schema_error[0] = '\0';
+			}
+		}
 		writer = SPI_getvalue(tup, desc, 6);
 		if (writer == NULL)
 			continue;
@@ -349,6 +362,9 @@ forget:
 				}
 			}
 			SpinLockRelease(&rs->mutex);
+			if (s->schema_text != NULL)
+				pfree(s->schema_text);
+			s->schema_text = NULL;
 			s->used = false;
 			continue;
 		}
@@ -405,6 +421,57 @@ forget:
  * Lists _brainy/collections/<c>/writers/ and adds the writers not known
  * yet to brainy.subscription_writer (applied seq 0).
  */
+/*
+ * Reads the bucket's schema.json of the collection again and compares it
+ * with the one subscribed to: when it no longer matches (or is gone or
+ * unreadable), every writer's stream of the collection stops with the
+ * reason until it matches again.  A store failure changes nothing (it is
+ * reported as such).
+ */
+static void
+check_schema(ApplySub *s)
+{
+	char		key[256];
+	char		errbuf[CLUSTER_ERRLEN];
+	char		why[CLUSTER_ERRLEN];
+	ObjStoreBuffer body;
+	ObjStoreError err;
+	ObjStoreStatus rc;
+	ClusterSchema mine,
+				theirs;
+
+	if (s->schema_text == NULL)
+		return;
+	memset(&mine, 0, sizeof(mine));
+	if (cluster_schema_parse(s->schema_text, strlen(s->schema_text), &mine, errbuf, sizeof(errbuf)) != CLUSTER_OK)
+		return;					/* checked at subscribe; nothing to compare with */
+	snprintf(key, sizeof(key), BRAINY_SCHEMA_KEY_FMT, s->collection);
+	memset(&body, 0, sizeof(body));
+	memset(&err, 0, sizeof(err));
+	rc = objstore_get(brainy_storage_handle(), key, NULL, &body, NULL, &err);
+	if (rc == OBJSTORE_NOT_FOUND)
+		snprintf(s->schema_error, sizeof(s->schema_error), "%s is gone from the bucket", key);
+	else if (rc != OBJSTORE_OK)
+	{
+		snprintf(errbuf, sizeof(errbuf), "reading %s: %s: %s", key, objstore_status_name(rc), err.message);
+		set_store_error(errbuf);
+	}
+	else
+	{
+		memset(&theirs, 0, sizeof(theirs));
+		if (cluster_schema_parse(body.data, body.len, &theirs, errbuf, sizeof(errbuf)) != CLUSTER_OK)
+			snprintf(s->schema_error, sizeof(s->schema_error), "%s is not a valid schema: %s", key, errbuf);
+		else if (!cluster_schema_equal(&mine, &theirs, why, sizeof(why)))
+			snprintf(s->schema_error, sizeof(s->schema_error),
+					 "%s no longer matches the mirror table: %s", key, why);
+		else
+			s->schema_error[0] = '\0';
+		cluster_schema_free(&theirs);
+		objstore_buffer_free(&body);
+	}
+	cluster_schema_free(&mine);
+}
+
 static void
 list_writers(ApplySub *s)
 {
@@ -417,6 +484,7 @@ list_writers(ApplySub *s)
 	int			n_new = 0;
 	Datum	   *ids;
 
+	check_schema(s);
 	snprintf(prefix, sizeof(prefix), BRAINY_WRITERS_PREFIX_FMT, s->collection);
 	plen = strlen(prefix);
 	memset(&list, 0, sizeof(list));
@@ -900,6 +968,11 @@ poll_writer(ApplySub *s, ApplyWriter *w)
 	if (cluster_segment_key(s->collection, w->id, (uint64_t) seq, key, sizeof(key)) != CLUSTER_OK)
 	{
 		stop_writer(s, w, "cannot make the segment key of this collection and writer");
+		return POLL_FAILED;
+	}
+	if (s->schema_error[0] != '\0')
+	{
+		stop_writer(s, w, s->schema_error);
 		return POLL_FAILED;
 	}
 	memset(&body, 0, sizeof(body));

@@ -17,7 +17,9 @@
 # strong (sees a segment written just before the query, with a 60 s poll
 # interval) and bounded (errors when stale); the replication worker killed
 # with SIGKILL while applying 5000 rows of 784 dimensions: every row exactly
-# once after the restart; unsubscribe.
+# once after the restart; schema.json replaced by one that does not match
+# the mirror (every stream stops, resumes when it matches again);
+# unsubscribe.
 #
 # Prints "N passed, N failed" at the end.
 set -uo pipefail
@@ -266,6 +268,28 @@ out=$(sql "SELECT lag_ms IS NOT NULL AND rows_per_second IS NOT NULL AND head_se
 check "brainy.subscriptions shows head seq, lag and rows/s ($out)" [ "$out" = t ]
 out=$(sql "SELECT (brainy.health()->'metrics'->>'replicationLagMs') IS NOT NULL")
 check "health has replicationLagMs ($out)" [ "$out" = t ]
+
+# --- 8b. schema.json replaced by one that does not match the mirror: both writers
+# stop (re-read when the worker lists writers; a forced poll lists at once),
+# nothing is applied, and they resume when the right schema is back
+rows_before=$(sql "SELECT md5(string_agg(id || title || embedding::text, ',' ORDER BY id)) FROM items")
+echo "$SCHEMA" | sed 's/"type": "text"/"type": "character varying(20)"/' | put_raw _brainy/collections/items/schema.json
+next=$(( $(applied items w1) + 1 ))
+{ hdr items w1 "$next"; echo "I 51 $((T0 + 900)):0 6,0,0 {\"title\": \"after schema change\"}"; } | seg
+sql "SELECT brainy._wake_worker(false)" >/dev/null
+cn_wait 10 bash -c "psql -X -h 127.0.0.1 -p $PGC_r1_PORT -U postgres -d postgres -Atc \"SELECT error FROM brainy.subscriptions WHERE writer_id = 'w1'\" | grep -q 'no longer matches the mirror table'"
+out=$(sql "SELECT string_agg(writer_id || ':' || state, ',' ORDER BY writer_id) FROM brainy.subscriptions WHERE collection = 'items'")
+check "schema.json changed: every writer's stream stopped ($out)" [ "$out" = "w1:stopped,w2:stopped" ]
+out=$(sql "SELECT error FROM brainy.subscriptions WHERE writer_id = 'w1'")
+check "the reason names the difference ($out)" contains "$out" "no longer matches the mirror table"
+h=$(sql "SELECT brainy.health()->>'status'")
+check "schema.json changed: health degraded ($h)" [ "$h" = degraded ]
+check "schema.json changed: nothing applied" [ "$(sql "SELECT md5(string_agg(id || title || embedding::text, ',' ORDER BY id)) FROM items") $(applied items w1)" = "$rows_before $((next - 1))" ]
+echo "$SCHEMA" | put_raw _brainy/collections/items/schema.json
+sleep 1.2
+sql "SELECT brainy._wake_worker(false)" >/dev/null
+check "the right schema.json back: the stream resumes" wait_applied items w1 "$next"
+check "its row is there" [ "$(sql "SELECT title FROM items WHERE id = 51")" = "after schema change" ]
 
 # --- 9. unsubscribe -------------------------------------------------------------------
 
