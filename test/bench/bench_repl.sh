@@ -170,7 +170,9 @@ for dim in $DIMS; do
 		R[lag_rate]=$(repl_sql "$w" "SELECT round(count(*) / extract(epoch FROM max(inserted_at) - min(inserted_at))::numeric) FROM items WHERE title = 'steady'")
 
 		say "$dim: idle reader for 10 s"
-		sleep 3
+		# idle: the last segment is more than the reader's active-polling
+		# span (3 poll intervals) old before the window opens
+		sleep 5
 		repl_proxy_snapshot pr "$WORK/idle0"
 		sleep 9.85
 		repl_proxy_snapshot pr "$WORK/idle1"
