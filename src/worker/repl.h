@@ -168,6 +168,21 @@ extern PGDLLEXPORT void brainy_repl_worker_main(Datum arg);
  */
 extern bool brainy_repl_applying;
 
+/* ------------------------------------- worker helpers (repl_worker_tx.c) */
+
+/*
+ * A transaction of the replication worker with SPI connected and a
+ * snapshot; ending it (commit or abort) makes the caller's memory context
+ * current again (a commit leaves TopMemoryContext current, and what a turn
+ * allocated there afterwards would leak).
+ */
+extern void repl_begin_tx(void);
+extern void repl_end_tx(void);
+extern void repl_abort_tx(void);
+
+/* Records the replication worker's last object store failure ("" clears it). */
+extern void repl_set_store_error(const char *msg);
+
 /* ------------------------------------------- writer side (repl_flush.c) */
 
 /*

@@ -115,30 +115,6 @@ static SPIPlanPtr applied_plan = NULL;
 
 /* ------------------------------------------------------------- helpers */
 
-/* the memory context of the caller, current again after each transaction */
-static MemoryContext tx_outer = NULL;
-
-static void
-begin_tx(void)
-{
-	tx_outer = CurrentMemoryContext;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-end_tx(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	/* (a commit leaves TopMemoryContext current: what the turn allocates next would leak) */
-	MemoryContextSwitchTo(tx_outer);
-}
-
 static SPIPlanPtr
 keep_plan(const char *sql, int nargs, Oid *types)
 {
@@ -149,16 +125,6 @@ keep_plan(const char *sql, int nargs, Oid *types)
 	if (SPI_keepplan(p) != 0)
 		elog(ERROR, "keeping a prepared plan failed");
 	return p;
-}
-
-static void
-set_store_error(const char *msg)
-{
-	BrainyReplState *rs = brainy_repl_state();
-
-	SpinLockAcquire(&rs->mutex);
-	strlcpy(rs->store_error, msg, sizeof(rs->store_error));
-	SpinLockRelease(&rs->mutex);
 }
 
 /* the shared slot of a writer (creating it); caller holds the mutex */
@@ -271,13 +237,13 @@ load_subscriptions(void)
 		for (j = 0; j < subs[k].n_writers; j++)
 			subs[k].writers[j].seen = false;
 	}
-	begin_tx();
+	repl_begin_tx();
 	/* before CREATE EXTENSION brainy in brainy.database: nothing to follow */
 	catalog_present = OidIsValid(get_relname_relid("subscription_writer", get_namespace_oid("brainy", true))) &&
 		OidIsValid(get_relname_relid("row_version", get_namespace_oid("brainy", true)));
 	if (!catalog_present)
 	{
-		end_tx();
+		repl_end_tx();
 		n = 0;
 		goto forget;
 	}
@@ -337,7 +303,7 @@ load_subscriptions(void)
 		w->seen = true;
 		w->applied_seq = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 	}
-	end_tx();
+	repl_end_tx();
 
 	/* forget what is gone, in here and in the shared state */
 forget:
@@ -459,7 +425,7 @@ check_schema(ApplySub *s)
 	else if (rc != OBJSTORE_OK)
 	{
 		snprintf(errbuf, sizeof(errbuf), "reading %s: %s: %s", key, objstore_status_name(rc), err.message);
-		set_store_error(errbuf);
+		repl_set_store_error(errbuf);
 	}
 	else
 	{
@@ -500,7 +466,7 @@ list_writers(ApplySub *s)
 		char		msg[CLUSTER_ERRLEN];
 
 		snprintf(msg, sizeof(msg), "listing %s: %s: %s", prefix, objstore_status_name(rc), err.message);
-		set_store_error(msg);
+		repl_set_store_error(msg);
 		return;
 	}
 	s->listed_at = GetCurrentTimestamp();
@@ -527,7 +493,7 @@ list_writers(ApplySub *s)
 	if (n_new == 0)
 		return;
 
-	begin_tx();
+	repl_begin_tx();
 	{
 		Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 		Datum		args[2];
@@ -540,7 +506,7 @@ list_writers(ApplySub *s)
 								  " ON CONFLICT DO NOTHING", 2, types, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "adding writers of collection \"%s\" failed", s->collection);
 	}
-	end_tx();
+	repl_end_tx();
 	for (i = 0; i < (size_t) n_new; i++)
 	{
 		char	   *id = TextDatumGetCString(ids[i]);
@@ -985,17 +951,17 @@ poll_writer(ApplySub *s, ApplyWriter *w)
 	rc = objstore_get(brainy_storage_handle(), key, NULL, &body, NULL, &err);
 	if (rc == OBJSTORE_NOT_FOUND)
 	{
-		set_store_error("");
+		repl_set_store_error("");
 		publish_caught_up(s, w);
 		return POLL_CAUGHT_UP;
 	}
 	if (rc != OBJSTORE_OK)
 	{
 		snprintf(msg, sizeof(msg), "reading %s: %s: %s", key, objstore_status_name(rc), err.message);
-		set_store_error(msg);
+		repl_set_store_error(msg);
 		return POLL_FAILED;
 	}
-	set_store_error("");
+	repl_set_store_error("");
 
 	memset(&seg, 0, sizeof(seg));
 	crc = cluster_segment_decode(body.data, body.len, &seg, errbuf, sizeof(errbuf));
@@ -1023,7 +989,7 @@ poll_writer(ApplySub *s, ApplyWriter *w)
 		int64		rows;
 		Datum		args[3];
 
-		begin_tx();
+		repl_begin_tx();
 		if (s->plans_relid != s->relid)
 			prepare_mirror_plans(s);
 		prepare_catalog_plans();
@@ -1036,7 +1002,7 @@ poll_writer(ApplySub *s, ApplyWriter *w)
 			ereport(ERROR,
 					(errmsg("the applied seq of writer \"%s\" is no longer " INT64_FORMAT " (unsubscribed meanwhile?)",
 							w->id, seq - 1)));
-		end_tx();
+		repl_end_tx();
 		brainy_repl_applying = false;
 		MemoryContextSwitchTo(outer);
 
@@ -1084,7 +1050,7 @@ purge_tombstones(void)
 
 	if (now_ms <= keep_ms)
 		return;
-	begin_tx();
+	repl_begin_tx();
 	args[0] = Int64GetDatum((int64) cluster_hlc_make(now_ms - keep_ms, 0));
 	if (SPI_execute_with_args("DELETE FROM brainy.row_version WHERE deleted AND hlc < $1",
 							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
@@ -1092,7 +1058,7 @@ purge_tombstones(void)
 	if (SPI_processed > 0)
 		brainy_cluster_log(BRAINY_LOG_DEBUG, "brainy: purged " UINT64_FORMAT " expired tombstone(s)",
 						   (uint64) SPI_processed);
-	end_tx();
+	repl_end_tx();
 }
 
 /* ------------------------------------------------------------------- turn */

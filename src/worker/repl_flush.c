@@ -59,38 +59,6 @@ static SPIPlanPtr read_plan = NULL;
 
 /* ------------------------------------------------------------- helpers */
 
-/* the turn's context: current again after each transaction (a commit leaves TopMemoryContext) */
-static MemoryContext turn_context = NULL;
-
-static void
-begin_tx(void)
-{
-	turn_context = CurrentMemoryContext;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-end_tx(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(turn_context);
-}
-
-static void
-abort_tx(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	AbortCurrentTransaction();
-	MemoryContextSwitchTo(turn_context);
-}
-
 static void
 my_identity(char *id, size_t idlen, int *partition_count)
 {
@@ -121,16 +89,6 @@ set_publish_error(const char *collection, const char *msg)
 		ereport(WARNING, (errmsg("brainy: publishing collection \"%s\": %s", collection, msg)));
 }
 
-static void
-set_store_error(const char *msg)
-{
-	BrainyReplState *rs = brainy_repl_state();
-
-	SpinLockAcquire(&rs->mutex);
-	strlcpy(rs->store_error, msg, sizeof(rs->store_error));
-	SpinLockRelease(&rs->mutex);
-}
-
 /* ------------------------------------------------------- publications */
 
 static int
@@ -141,11 +99,11 @@ load_publications(PubEntry **out)
 	PubEntry *pubs;
 	MemoryContext outer = CurrentMemoryContext;
 
-	begin_tx();
+	repl_begin_tx();
 	/* before CREATE EXTENSION brainy in this database there is nothing to do */
 	if (!OidIsValid(get_extension_oid("brainy", true)))
 	{
-		end_tx();
+		repl_end_tx();
 		*out = MemoryContextAllocZero(outer, sizeof(PubEntry));
 		return 0;
 	}
@@ -172,7 +130,7 @@ load_publications(PubEntry **out)
 		if (isnull)
 			pubs[i].oldest_hlc = 0;
 	}
-	end_tx();
+	repl_end_tx();
 	*out = pubs;
 	return n;
 }
@@ -223,13 +181,13 @@ backfill_step(const char *collection)
 	bool		isnull;
 	int64		n;
 
-	begin_tx();
+	repl_begin_tx();
 	args[0] = CStringGetTextDatum(collection);
 	args[1] = Int32GetDatum(brainy_batch_size);
 	if (SPI_execute_with_args("SELECT brainy._backfill_step($1, $2)", 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "the backfill of collection \"%s\" failed", collection);
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	end_tx();
+	repl_end_tx();
 	if (n > 0)
 		brainy_cluster_log(BRAINY_LOG_DEBUG, "brainy: backfill of \"%s\": " INT64_FORMAT " row(s) copied to the outbox",
 						   collection, n);
@@ -303,7 +261,7 @@ resolve_existing(const char *collection, const char *writer, int64 seq, const ch
 	{
 		snprintf(errbuf, sizeof(errbuf), "reading %s after a 412: %s: %s", key,
 				 objstore_status_name(rc), err.message);
-		set_store_error(errbuf);
+		repl_set_store_error(errbuf);
 		return false;
 	}
 	memset(&seg, 0, sizeof(seg));
@@ -408,7 +366,7 @@ flush_one(PubEntry *pub)
 		return -1;
 	}
 
-	begin_tx();
+	repl_begin_tx();
 	if (read_plan == NULL)
 	{
 		Oid			types[2] = {TEXTOID, INT4OID};
@@ -426,7 +384,7 @@ flush_one(PubEntry *pub)
 	n = (int) SPI_processed;
 	if (n == 0)
 	{
-		end_tx();
+		repl_end_tx();
 		return 0;
 	}
 	ids = palloc(sizeof(int64) * n);
@@ -504,8 +462,8 @@ flush_one(PubEntry *pub)
 	if (rc == OBJSTORE_OK)
 	{
 		record_flush(pub->collection, seq, ids, NULL, n, false);
-		end_tx();
-		set_store_error("");
+		repl_end_tx();
+		repl_set_store_error("");
 		set_publish_error(pub->collection, "");
 		pub->published_seq = seq;
 		count_rate(pub->collection, n);
@@ -517,18 +475,18 @@ flush_one(PubEntry *pub)
 		/* the rows read above may differ from the segment's: match by its content */
 		if (resolve_existing(pub->collection, writer, seq, key))
 		{
-			end_tx();
+			repl_end_tx();
 			pub->published_seq = seq;
 			result = 1;			/* progress: try again with the next seq */
 		}
 		else
-			abort_tx();
+			repl_abort_tx();
 	}
 	else
 	{
 		snprintf(errbuf, sizeof(errbuf), "writing %s: %s: %s", key, objstore_status_name(rc), err.message);
-		set_store_error(errbuf);
-		abort_tx();
+		repl_set_store_error(errbuf);
+		repl_abort_tx();
 	}
 	return result;
 }
