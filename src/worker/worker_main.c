@@ -175,6 +175,12 @@ brainy_worker_main(Datum arg)
 				config_backoff = Min(Max(config_backoff * 2, BACKOFF_MIN_MS), brainy_config_poll_interval_ms);
 			now = GetCurrentTimestamp();
 			next_config = now + (TimestampTz) (config_backoff ? config_backoff : brainy_config_poll_interval_ms) * 1000;
+			/*
+			 * Log a transition now: the heartbeat's retries may outlast a
+			 * short outage, and a transition seen only at the end of the
+			 * turn would be missed.
+			 */
+			worker_update_health();
 		}
 		if (member && now >= next_heartbeat)
 		{
