@@ -104,7 +104,7 @@ static TimestampTz purged_at = 0;
 static TimestampTz last_applied_at = 0;	/* start of the last round that applied a segment */
 
 /* after a segment: poll every interval / ACTIVE_POLL_DIVISOR for ACTIVE_POLL_SPAN intervals */
-#define ACTIVE_POLL_DIVISOR 8
+#define ACTIVE_POLL_DIVISOR 16
 #define ACTIVE_POLL_SPAN 3
 static bool catalog_present = false;	/* CREATE EXTENSION brainy was run */
 
@@ -1146,8 +1146,8 @@ repl_apply_turn(bool forced)
 	more_waiting = more;
 	{
 		/*
-		 * While segments keep coming, poll eight times as often (for three
-		 * poll intervals after the last one): a segment then waits an eighth
+		 * While segments keep coming, poll sixteen times as often (for three
+		 * poll intervals after the last one): a segment then waits a sixteenth
 		 * of the interval for us instead of half of it on average.  An idle
 		 * reader stays at one GET per writer per poll interval.
 		 */

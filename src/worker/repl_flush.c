@@ -34,7 +34,7 @@
 /* segments one collection may write in one turn before the others get theirs */
 #define FLUSHES_PER_TURN 32
 /* how often the writer looks at its outbox when nothing forces it */
-#define WRITER_CHECK_MS 50
+#define WRITER_CHECK_MS 20
 
 typedef struct PubEntry
 {
