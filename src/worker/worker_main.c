@@ -178,9 +178,11 @@ brainy_worker_main(Datum arg)
 			/*
 			 * Log a transition now: the heartbeat's retries may outlast a
 			 * short outage, and a transition seen only at the end of the
-			 * turn would be missed.
+			 * turn would be missed.  (Not before the first heartbeat: until
+			 * then the health would only say that there is none yet.)
 			 */
-			worker_update_health();
+			if (st->last_heartbeat_at != 0)
+				worker_update_health();
 		}
 		if (member && now >= next_heartbeat)
 		{

@@ -274,10 +274,12 @@ check "health has replicationLagMs ($out)" [ "$out" = t ]
 # nothing is applied, and they resume when the right schema is back
 rows_before=$(sql "SELECT md5(string_agg(id || title || embedding::text, ',' ORDER BY id)) FROM items")
 echo "$SCHEMA" | sed 's/"type": "text"/"type": "character varying(20)"/' | put_raw _brainy/collections/items/schema.json
-next=$(( $(applied items w1) + 1 ))
-{ hdr items w1 "$next"; echo "I 51 $((T0 + 900)):0 6,0,0 {\"title\": \"after schema change\"}"; } | seg
 sql "SELECT brainy._wake_worker(false)" >/dev/null
 cn_wait 10 bash -c "psql -X -h 127.0.0.1 -p $PGC_r1_PORT -U postgres -d postgres -Atc \"SELECT error FROM brainy.subscriptions WHERE writer_id = 'w1'\" | grep -q 'no longer matches the mirror table'"
+# a segment written while stopped waits
+next=$(( $(applied items w1) + 1 ))
+{ hdr items w1 "$next"; echo "I 51 $((T0 + 900)):0 6,0,0 {\"title\": \"after schema change\"}"; } | seg
+sleep 1
 out=$(sql "SELECT string_agg(writer_id || ':' || state, ',' ORDER BY writer_id) FROM brainy.subscriptions WHERE collection = 'items'")
 check "schema.json changed: every writer's stream stopped ($out)" [ "$out" = "w1:stopped,w2:stopped" ]
 out=$(sql "SELECT error FROM brainy.subscriptions WHERE writer_id = 'w1'")
