@@ -173,7 +173,8 @@ say "replication (docs/replication.md): the writer publishes a table, the reader
 pgc_psql writer -a -d postgres <<'SQL'
 CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(16), title text);
 INSERT INTO items
-SELECT i, (SELECT array_agg(((i % 20) * 3 + random())::real) FROM generate_series(1, 16) WHERE i > 0)::vector,
+SELECT i, (SELECT array_agg((x.base + random())::real)
+           FROM generate_series(1, 16) d, (SELECT (i % 20) * 3 AS base) x)::vector,
        'item ' || i
 FROM generate_series(1, 2000) i;
 -- Publish it: the 2,000 rows already there are copied in the background
