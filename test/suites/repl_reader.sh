@@ -28,13 +28,7 @@ ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 if [ -d /usr/lib/postgresql/15/bin ]; then
 	export PATH=/usr/lib/postgresql/15/bin:$PATH
 fi
-PASSED=0
-FAILED=0
-ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
-check() { local desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
-summary() { echo "$PASSED passed, $FAILED failed"; }
-contains() { [[ "$1" == *"$2"* ]]; }
+. "$ROOT/test/lib/suite.sh"
 
 MKSEG=$ROOT/test/unit/bin/make_segment
 if ! make -s -C "$ROOT" test/unit/bin/make_segment >/dev/null 2>&1 || [ ! -x "$MKSEG" ]; then

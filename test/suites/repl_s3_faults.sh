@@ -25,14 +25,7 @@ ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 if [ -d /usr/lib/postgresql/15/bin ]; then
 	export PATH=/usr/lib/postgresql/15/bin:$PATH
 fi
-PASSED=0
-FAILED=0
-ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
-check() { local desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
-check_rc() { if [ "$2" = 0 ]; then ok "$1"; else fail "$1"; fi; }
-summary() { echo "$PASSED passed, $FAILED failed"; }
-contains() { [[ "$1" == *"$2"* ]]; }
+. "$ROOT/test/lib/suite.sh"
 same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-repls3.XXXXXX") || exit 1
