@@ -48,17 +48,9 @@ static volatile sig_atomic_t repl_shutdown = false;
 void
 brainy_repl_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = REPL_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "brainy", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "brainy_repl_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "brainy replication worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "brainy replication worker", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	/* it writes (mirror tables, the outbox): a primary only */
+	brainy_bgworker_register("brainy_repl_worker_main", "brainy replication worker",
+							 BgWorkerStart_RecoveryFinished, REPL_RESTART_SECONDS);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "postmaster/bgworker.h"
 #include "storage/spin.h"
 
 #include "cluster.h"
@@ -107,6 +108,13 @@ extern void brainy_cluster_health_inputs(const BrainyClusterState *st, ClusterHe
 extern char *brainy_cluster_health_json(const BrainyClusterState *st);
 
 /* ------------------------------------------------- the worker (worker_main.c) */
+
+/*
+ * Registers one of brainy's background workers: connected to a database,
+ * with shared memory, function in this library, name also its type.
+ */
+extern void brainy_bgworker_register(const char *function, const char *name,
+									 BgWorkerStartTime start, int restart_seconds);
 
 /* Registers the worker (from _PG_init, when preloaded and brainy.storage is set). */
 extern void brainy_worker_register(void);

@@ -38,20 +38,28 @@
 static volatile sig_atomic_t shutdown_requested = false;
 
 void
-brainy_worker_register(void)
+brainy_bgworker_register(const char *function, const char *name, BgWorkerStartTime start,
+						 int restart_seconds)
 {
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	/* a hot standby runs it too, once it is consistent */
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = WORKER_RESTART_SECONDS;
+	worker.bgw_start_time = start;
+	worker.bgw_restart_time = restart_seconds;
 	strlcpy(worker.bgw_library_name, "brainy", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "brainy_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "brainy cluster worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "brainy cluster worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
+}
+
+void
+brainy_worker_register(void)
+{
+	/* a hot standby runs it too, once it is consistent */
+	brainy_bgworker_register("brainy_worker_main", "brainy cluster worker",
+							 BgWorkerStart_ConsistentState, WORKER_RESTART_SECONDS);
 }
 
 static void
