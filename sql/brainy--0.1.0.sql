@@ -427,7 +427,7 @@ CREATE TABLE brainy.subscription_writer (
 -- of deleted rows (kept brainy.tombstone_retention)
 CREATE TABLE brainy.row_version (
 	collection text NOT NULL,
-	pk text NOT NULL,
+	pk text COLLATE "C" NOT NULL,	-- compared and sorted as bytes, like the apply does
 	hlc bigint NOT NULL,
 	writer_id text NOT NULL,
 	deleted boolean NOT NULL,

@@ -618,8 +618,14 @@ prepare_catalog_plans(void)
 	{
 		Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 
-		versions_plan = keep_plan("SELECT v.pk, v.hlc, v.writer_id FROM brainy.row_version v"
-								  " WHERE v.collection = $1 AND v.pk = ANY ($2)", 2, types);
+		/*
+		 * A join over the keys (one index probe each), not pk = ANY ($2):
+		 * the generic plan of that filtered a scan of every version with
+		 * the whole array, rows x keys comparisons per segment.
+		 */
+		versions_plan = keep_plan("SELECT v.pk, v.hlc, v.writer_id FROM pg_catalog.unnest($2) AS k(pk)"
+								  " JOIN brainy.row_version v ON v.collection = $1 AND v.pk = k.pk",
+								  2, types);
 	}
 	if (version_upsert_plan == NULL)
 	{
