@@ -49,7 +49,7 @@ SHLIB_LINK += -Wl,--version-script=src/brainy.map -pthread -lcurl -lcrypto -ljso
 
 REGRESS = vector_input vector_typmod vector_binary vector_cast \
 	vector_distance vector_arith vector_compare vector_agg vector_toast vector_fuzz \
-	hnsw_basic hnsw_quant storage cluster repl_writer repl_reader
+	hnsw_basic hnsw_quant hnsw_pending storage cluster repl_writer repl_reader
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

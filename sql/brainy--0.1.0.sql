@@ -297,6 +297,11 @@ CREATE FUNCTION brainy_hnsw_check(regclass) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'brainy_hnsw_check' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION brainy_hnsw_check(regclass) FROM PUBLIC;
 
+CREATE FUNCTION brainy_hnsw_merge_pending(index regclass, max_rows bigint DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_merge_pending' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION brainy_hnsw_merge_pending(regclass, bigint) IS
+	'links up to max_rows rows (all when NULL) of a brainy_hnsw index''s pending list (fastupdate) into its graph; returns the rows linked';
+
 -- schema brainy: operator functions ------------------------------------------
 
 CREATE SCHEMA brainy;
@@ -914,7 +919,9 @@ BEGIN
 		WHERE x.indrelid = tbl AND am.amname = 'brainy_hnsw'
 		AND x.indkey[0] = (SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = vec_col);
 	IF n_idx = 0 THEN
-		EXECUTE format('CREATE INDEX ON %s USING brainy_hnsw (%I %s)', tbl, vec_col, opclass);
+		-- fastupdate: the apply appends rows to the pending list, and the
+		-- replication worker links them into the graph between segments
+		EXECUTE format('CREATE INDEX ON %s USING brainy_hnsw (%I %s) WITH (fastupdate = on)', tbl, vec_col, opclass);
 	END IF;
 	EXECUTE format('CREATE TRIGGER brainy_mirror_guard BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION brainy._mirror_guard(%L)', tbl, c);
 	EXECUTE format('CREATE TRIGGER brainy_mirror_guard_truncate BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION brainy._mirror_guard(%L)', tbl, c);

@@ -61,10 +61,15 @@ typedef struct BhOptions
 	int			m;
 	int			ef_construction;
 	int			quantization;	/* offset of the string, 0 when not set */
+	bool		fastupdate;		/* inserts go to the pending list */
+	int			pending_list_limit; /* kB of rows it may hold */
 } BhOptions;
 
 /* what the quantization option may say */
 #define BH_QUANT_AUTO		(-1)	/* full vectors when they fit, else sq8 */
+
+/* pending_list_limit by default: 64 MB, ~20,000 rows of 784 dimensions */
+#define BH_PENDING_LIMIT_DEFAULT	65536
 
 static relopt_kind bh_relopt_kind;
 
@@ -115,6 +120,12 @@ brainy_hnsw_init(void)
 	add_string_reloption(bh_relopt_kind, "quantization",
 						 "What node slots keep of a vector: none (the vector), sq8 (an 8-bit code; full vectors re-rank), or auto",
 						 "auto", bh_validate_quantization, AccessExclusiveLock);
+	add_bool_reloption(bh_relopt_kind, "fastupdate",
+					   "Inserts append rows to a pending list that scans search exactly, and that VACUUM or brainy_hnsw_merge_pending() links into the graph later",
+					   false, ShareUpdateExclusiveLock);
+	add_int_reloption(bh_relopt_kind, "pending_list_limit",
+					  "Largest size of the pending list in kilobytes; inserts past it link their rows into the graph themselves",
+					  BH_PENDING_LIMIT_DEFAULT, 64, MAX_KILOBYTES, ShareUpdateExclusiveLock);
 
 	DefineCustomIntVariable("brainy.ef_search",
 							"Size of the candidate list of brainy_hnsw searches.",
@@ -138,6 +149,8 @@ bh_options(Datum reloptions, bool validate)
 		{"m", RELOPT_TYPE_INT, offsetof(BhOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(BhOptions, ef_construction)},
 		{"quantization", RELOPT_TYPE_STRING, offsetof(BhOptions, quantization)},
+		{"fastupdate", RELOPT_TYPE_BOOL, offsetof(BhOptions, fastupdate)},
+		{"pending_list_limit", RELOPT_TYPE_INT, offsetof(BhOptions, pending_list_limit)},
 	};
 	BhOptions  *opts;
 
@@ -292,7 +305,7 @@ bh_get_writer(Relation index, const BhMeta *meta)
 }
 
 /* Insert vec into the page store s, under the insert lock. */
-static void
+void
 bh_store_insert_one(BhStore *s, const float *vec, uint64 label, int level)
 {
 	BhWriterCache *wc = bh_get_writer(s->index, &s->meta);
@@ -306,7 +319,7 @@ bh_store_insert_one(BhStore *s, const float *vec, uint64 label, int level)
 		bh_error("insert", rc, &err);
 }
 
-static int
+int
 bh_draw_level(BhMeta *meta)
 {
 	int			level = hnsw_random_level(meta->m, &meta->prng);
@@ -908,6 +921,7 @@ bh_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 				old;
 	Vector	   *v;
 	BhStore    *s;
+	BhOptions  *opts = (BhOptions *) index->rd_options;
 
 	if (isnull[0])
 		return false;
@@ -917,6 +931,15 @@ bh_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	v = DatumGetVector(values[0]);
 
 	LockPage(index, BH_META_BLKNO, ExclusiveLock);
+	if (opts && opts->fastupdate &&
+		bh_pending_append(index, v->x, v->dim, bh_tid_to_label(heap_tid),
+						  (Size) opts->pending_list_limit * 1024))
+	{
+		UnlockPage(index, BH_META_BLKNO, ExclusiveLock);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return false;
+	}
 	s = bh_store_open(index, false);
 	if (v->dim != s->meta.dim)
 		ereport(ERROR,
@@ -947,8 +970,13 @@ typedef struct BhScanOpaque
 	int			nres;
 	int			pos;
 	int			k;
-	HTAB	   *seen;
+	HTAB	   *seen;			/* TIDs returned so far */
 	float		last;
+	/* the pending list's rows, nearest first (hnsw_pending.c) */
+	BhPendingHit *pend;
+	int			npend;
+	int			ppos;
+	HTAB	   *pendset;		/* their TIDs: graph results to skip */
 } BhScanOpaque;
 
 static IndexScanDesc
@@ -983,6 +1011,10 @@ bh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 	so->query = NULL;
 	so->res = NULL;
 	so->seen = NULL;
+	so->pend = NULL;
+	so->npend = 0;
+	so->ppos = 0;
+	so->pendset = NULL;
 	so->started = false;
 
 	if (scan->numberOfOrderBys > 0 &&
@@ -1171,6 +1203,47 @@ bh_search(BhScanOpaque *so)
 	return true;
 }
 
+static HTAB *
+bh_label_set(MemoryContext cxt, const char *name, long n)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(uint64);
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(n, 64), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * Read the rows of the pending list with their exact distances, before
+ * the graph is searched (see hnsw_pending.c).  The metapage the store read
+ * after the scan's snapshot shows every row the snapshot can see, so an
+ * empty list there is empty for this scan.  False when the query cannot be
+ * searched (a zero vector under cosine).
+ */
+static bool
+bh_scan_pending(Relation index, BhScanOpaque *so)
+{
+	const BhMeta *meta = &so->s->meta;
+	float	   *q;
+	HnswError	err;
+	int			i;
+
+	if (meta->pend_head == 0)
+		return true;
+	q = palloc(sizeof(float) * meta->dim);
+	if (hnsw_vector_prepare((HnswMetric) meta->metric, so->query, meta->dim, q,
+							&err) != HNSW_OK)
+		return false;
+	so->pend = bh_pending_scan(index, meta, q, &so->npend);
+	pfree(q);
+	if (so->npend > 0)
+		so->pendset = bh_label_set(so->cxt, "brainy_hnsw pending", so->npend);
+	for (i = 0; i < so->npend; i++)
+		hash_search(so->pendset, &so->pend[i].label, HASH_ENTER, NULL);
+	return true;
+}
+
 static bool
 bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 {
@@ -1183,6 +1256,8 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 	if (!so->started)
 	{
 		MemoryContext old = MemoryContextSwitchTo(so->cxt);
+		bool		ok;
+
 		so->started = true;
 		so->s = bh_store_open(scan->indexRelation, false);
 		bh_store_hold_reads(so->s);	/* read-only: it never writes */
@@ -1190,20 +1265,15 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("expected %d dimensions, not %d", so->s->meta.dim, so->qdim)));
-		if (iter != BH_ITERATIVE_OFF)
-		{
-			HASHCTL		ctl;
-
-			ctl.keysize = sizeof(uint64);
-			ctl.entrysize = sizeof(uint64);
-			ctl.hcxt = so->cxt;
-			so->seen = hash_create("brainy_hnsw seen", 256, &ctl,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		}
+		so->seen = bh_label_set(so->cxt, "brainy_hnsw seen", 256);
 		so->last = -FLT_MAX;
 		so->k = brainy_hnsw_ef_search;
+		/* the pending list first, then the graph (see hnsw_pending.c) */
+		ok = bh_scan_pending(scan->indexRelation, so);
 		MemoryContextSwitchTo(old);
-		if (so->s->meta.n_nodes == 0 || !bh_search(so))
+		if (ok && so->s->meta.n_nodes > 0)
+			ok = bh_search(so);
+		if (!ok)
 		{
 			so->query = NULL;
 			return false;
@@ -1212,34 +1282,59 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 
 	for (;;)
 	{
+		HnswResult *r = NULL;
+
+		/* the next graph result not returned yet */
 		while (so->pos < so->nres)
 		{
-			HnswResult *r = &so->res[so->pos++];
+			HnswResult *c = &so->res[so->pos];
 
-			if (so->seen)
+			if ((iter == BH_ITERATIVE_STRICT && c->distance < so->last) ||
+				hash_search(so->seen, &c->label, HASH_FIND, NULL) != NULL ||
+				(so->pendset &&
+				 hash_search(so->pendset, &c->label, HASH_FIND, NULL) != NULL))
 			{
-				bool		found;
-
-				if (iter == BH_ITERATIVE_STRICT && r->distance < so->last)
-					continue;
-				hash_search(so->seen, &r->label, HASH_ENTER, &found);
-				if (found)
-					continue;
+				so->pos++;
+				continue;
 			}
+			r = c;
+			break;
+		}
+		if (r == NULL && iter != BH_ITERATIVE_OFF &&
+			so->k < brainy_hnsw_max_scan_tuples &&
+			(uint32) so->k < so->s->meta.n_nodes)
+		{
+			/* search again with a larger candidate list */
+			so->k = (int) Min((int64) so->k * 2, (int64) brainy_hnsw_max_scan_tuples);
+			CHECK_FOR_INTERRUPTS();
+			if (!bh_search(so))
+				return false;
+			continue;
+		}
+
+		/* the nearer of the next pending row and the next graph result */
+		if (so->ppos < so->npend &&
+			(r == NULL || so->pend[so->ppos].distance <= r->distance))
+		{
+			BhPendingHit *p = &so->pend[so->ppos++];
+
+			if (p->distance > so->last)
+				so->last = p->distance;
+			bh_label_to_tid(p->label, &scan->xs_heaptid);
+		}
+		else if (r != NULL)
+		{
+			so->pos++;
+			hash_search(so->seen, &r->label, HASH_ENTER, NULL);
 			if (r->distance > so->last)
 				so->last = r->distance;
 			bh_label_to_tid(r->label, &scan->xs_heaptid);
-			scan->xs_recheck = false;
-			scan->xs_recheckorderby = false;
-			return true;
 		}
-		if (so->seen == NULL || so->k >= brainy_hnsw_max_scan_tuples ||
-			(uint32) so->k >= so->s->meta.n_nodes)
+		else
 			return false;
-		so->k = (int) Min((int64) so->k * 2, (int64) brainy_hnsw_max_scan_tuples);
-		CHECK_FOR_INTERRUPTS();
-		if (!bh_search(so))
-			return false;
+		scan->xs_recheck = false;
+		scan->xs_recheckorderby = false;
+		return true;
 	}
 }
 
@@ -1271,6 +1366,13 @@ bh_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	LockPage(index, BH_META_BLKNO, ExclusiveLock);
 	s = bh_store_open(index, false);
+	/* the pending list first: its dead rows dropped, the others linked */
+	{
+		int64		dropped = 0;
+
+		bh_pending_merge(s, -1, callback, callback_state, &dropped);
+		stats->tuples_removed += dropped;
+	}
 	stats->num_index_tuples = 0;
 	for (id = 0; id < s->meta.n_nodes; id++)
 	{
@@ -1334,6 +1436,8 @@ bh_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 		LockPage(index, BH_META_BLKNO, ExclusiveLock);
 		s = bh_store_open(index, false);
+		/* VACUUM (autovacuum too) links the pending list into the graph */
+		bh_pending_merge(s, -1, NULL, NULL, NULL);
 		wc = bh_get_writer(index, &s->meta);
 		wc->busy = true;
 		rc = hnsw_store_reconnect(wc->w, &s->st, NULL, &err);
@@ -1538,7 +1642,7 @@ brainy_hnsw_check(PG_FUNCTION_ARGS)
 					 "\"n_invalid\": " UINT64_FORMAT ", \"n_unreachable\": %u, "
 					 "\"bad_level\": %d, \"entry_point\": %u, \"max_level\": %d, "
 					 "\"dim\": %d, \"m\": %d, \"ef_construction\": %d, \"metric\": \"%s\", "
-					 "\"pages\": %u, \"quantization\": \"%s\", \"vectors\": \"%s\", \"trained\": %s, \"message\": ",
+					 "\"pages\": %u, \"quantization\": \"%s\", \"vectors\": \"%s\", \"trained\": %s, \"pending\": %u, \"pending_pages\": %u, \"message\": ",
 					 rc == HNSW_OK ? "true" : "false", rep.n_nodes, rep.n_live,
 					 rep.n_deleted, (uint64) rep.n_edges, (uint64) rep.n_dangling,
 					 (uint64) rep.n_invalid, rep.n_unreachable, rep.bad_level,
@@ -1549,7 +1653,8 @@ brainy_hnsw_check(PG_FUNCTION_ARGS)
 					 s->meta.quant == BH_QUANT_SQ8 ? "sq8" : "none",
 					 s->meta.quant == BH_QUANT_NONE ? "slots" : "pages",
 					 s->meta.quant != BH_QUANT_SQ8 ? "null" :
-					 s->sq8 == NULL ? "false" : "true");
+					 s->sq8 == NULL ? "false" : "true",
+					 s->meta.pend_n, s->meta.pend_pages);
 	escape_json(&buf, rc == HNSW_OK ? "" : err.message);
 	appendStringInfoChar(&buf, '}');
 	index_close(index, AccessShareLock);

@@ -37,6 +37,7 @@
 #define BH_PAGE_VECTOR		4	/* full vectors of a quantized index */
 #define BH_PAGE_QUANT		5	/* the serialised quantizer */
 #define BH_PAGE_FREE		6	/* ids of node slots to reuse (hnsw_free.c) */
+#define BH_PAGE_PENDING		7	/* rows not linked into the graph yet (hnsw_pending.c) */
 
 /* BhMeta.quant: what a node slot holds */
 #define BH_QUANT_NONE		0	/* the full vector */
@@ -93,6 +94,13 @@ typedef struct BhMeta
 	BlockNumber free_first;		/* first page of the chain, or Invalid */
 	BlockNumber free_block;		/* page inserts take ids from, or Invalid */
 	uint32		n_free;			/* ids left in the list */
+	/* pending list (hnsw_pending.c); 0: no page (block 0 is the metapage) */
+	BlockNumber pend_head;		/* oldest page of the chain */
+	BlockNumber pend_tail;		/* page appends go to */
+	uint32		pend_n;			/* rows in the chain's pages (linked ones of
+								 * the head page included) */
+	uint32		pend_pages;		/* pages in the chain */
+	BlockNumber pend_free;		/* emptied pending pages to reuse */
 } BhMeta;
 
 /* head of a free page's data; then uint32 ids[n] */
@@ -204,6 +212,8 @@ extern int	brainy_hnsw_max_scan_tuples;
 
 /* hnsw_am.c */
 extern void brainy_hnsw_init(void);
+extern void bh_store_insert_one(BhStore *s, const float *vec, uint64 label, int level);
+extern int	bh_draw_level(BhMeta *meta);
 
 /* hnsw_store.c */
 extern void bh_alloc_init(BhAlloc *al, MemoryContext cxt, Size limit);
@@ -250,5 +260,22 @@ extern void bh_free_rebuild(BhStore *s);
 extern bool bh_free_peek(BhStore *s, uint32 *id, BhSlot *old);
 extern void bh_free_pop(BhMeta *meta, Page fpage);
 extern BlockNumber bh_node_block(const BhMeta *meta, uint32 id, uint32 *slot);
+
+/* hnsw_pending.c */
+typedef struct BhPendingHit
+{
+	float		distance;
+	uint64		label;
+} BhPendingHit;
+
+extern uint32 bh_pending_capacity(int dim);
+extern bool bh_pending_append(Relation index, const float *vec, int dim, uint64 label,
+							  Size limit);
+extern int64 bh_pending_merge(BhStore *s, int64 max,
+							  IndexBulkDeleteCallback callback,
+							  void *callback_state, int64 *removed);
+extern int64 bh_merge_table(Oid relid, int64 max);
+extern BhPendingHit *bh_pending_scan(Relation index, const BhMeta *meta,
+									 const float *query, int *n_out);
 
 #endif							/* BRAINY_HNSW_AM_H */

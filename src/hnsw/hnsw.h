@@ -116,6 +116,18 @@ extern int	hnsw_params_validate(const HnswParams *p, HnswError *err);
 extern const char *hnsw_metric_name(HnswMetric metric);
 
 /*
+ * Exact distances outside a graph (rows an index has not linked yet):
+ * hnsw_vector_prepare checks v (finite; non-zero under cosine) and writes
+ * to out what the engine stores for it (normalised under cosine);
+ * hnsw_pair_distance is the distance the engine computes between two
+ * prepared vectors, the same figure a search of a graph gives.
+ */
+extern int	hnsw_vector_prepare(HnswMetric metric, const float *v, int dim,
+								float *out, HnswError *err);
+extern float hnsw_pair_distance(HnswMetric metric, const float *a,
+								const float *b, int dim);
+
+/*
  * Draw a node's level from the level generator: floor(-ln(U) / ln(m)), U
  * from splitmix64 on *state, capped at HNSW_MAX_LEVEL.  hnsw_insert draws
  * its levels this way from a state that starts at params.seed and advances

@@ -128,3 +128,25 @@ hnsw_vector_store(float *dst, const float *src, int dim, double scale)
 	for (i = 0; i < dim; i++)
 		dst[i] = (float) ((double) src[i] * scale);
 }
+
+int
+hnsw_vector_prepare(HnswMetric metric, const float *v, int dim, float *out,
+					HnswError *err)
+{
+	double		scale;
+	int			rc = hnsw_vector_check(metric, v, dim, &scale, err);
+
+	if (rc != HNSW_OK)
+		return rc;
+	hnsw_vector_store(out, v, dim, scale);
+	return HNSW_OK;
+}
+
+float
+hnsw_pair_distance(HnswMetric metric, const float *a, const float *b, int dim)
+{
+	HnswDistance d;
+
+	hnsw_distance_init(&d, brainy_kernels(), metric, dim);
+	return hnsw_distance(&d, a, b);
+}

@@ -204,6 +204,14 @@ extern long repl_flush_turn(bool forced);
  */
 extern long repl_apply_turn(bool forced);
 
+/*
+ * Link up to max rows (all when max < 0) of the pending lists of table
+ * relid's brainy_hnsw indexes into their graphs; the rows linked
+ * (src/am/hnsw_pending.c).  Mirror indexes have fastupdate on: the apply
+ * only appends, and the worker links between segments.
+ */
+extern int64 bh_merge_table(Oid relid, int64 max);
+
 /* ------------------------------------ consistency (src/api/repl_consistency.c) */
 
 /* Installs the ExecutorStart hook of brainy.consistency (from _PG_init). */
