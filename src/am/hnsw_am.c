@@ -319,6 +319,21 @@ bh_store_insert_one(BhStore *s, const float *vec, uint64 label, int level)
 		bh_error("insert", rc, &err);
 }
 
+/* Relink nodes nothing links to (see bh_vacuumcleanup); under the insert lock. */
+void
+bh_store_reconnect(BhStore *s)
+{
+	BhWriterCache *wc = bh_get_writer(s->index, &s->meta);
+	HnswError	err;
+	int			rc;
+
+	wc->busy = true;
+	rc = hnsw_store_reconnect(wc->w, &s->st, NULL, &err);
+	wc->busy = false;
+	if (rc != HNSW_OK)
+		bh_error("reconnect", rc, &err);
+}
+
 int
 bh_draw_level(BhMeta *meta)
 {
@@ -1407,6 +1422,7 @@ bh_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			bh_error("repair", rc, &err);
 		/* the repaired nodes' slots are free for new rows */
 		bh_free_rebuild(s);
+		bh_pending_relinked(s);
 	}
 	UnlockPage(index, BH_META_BLKNO, ExclusiveLock);
 	stats->num_pages = RelationGetNumberOfBlocks(index);
@@ -1430,20 +1446,13 @@ bh_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		 */
 		Relation	index = info->index;
 		BhStore    *s;
-		BhWriterCache *wc;
-		HnswError	err;
-		int			rc;
 
 		LockPage(index, BH_META_BLKNO, ExclusiveLock);
 		s = bh_store_open(index, false);
 		/* VACUUM (autovacuum too) links the pending list into the graph */
 		bh_pending_merge(s, -1, NULL, NULL, NULL);
-		wc = bh_get_writer(index, &s->meta);
-		wc->busy = true;
-		rc = hnsw_store_reconnect(wc->w, &s->st, NULL, &err);
-		wc->busy = false;
-		if (rc != HNSW_OK)
-			bh_error("reconnect", rc, &err);
+		bh_store_reconnect(s);
+		bh_pending_relinked(s);
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 		stats->num_index_tuples = s->meta.n_nodes;
 		stats->estimated_count = true;

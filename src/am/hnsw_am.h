@@ -101,6 +101,7 @@ typedef struct BhMeta
 								 * the head page included) */
 	uint32		pend_pages;		/* pages in the chain */
 	BlockNumber pend_free;		/* emptied pending pages to reuse */
+	uint32		pend_linked;	/* rows linked since the last reconnect */
 } BhMeta;
 
 /* head of a free page's data; then uint32 ids[n] */
@@ -214,6 +215,7 @@ extern int	brainy_hnsw_max_scan_tuples;
 extern void brainy_hnsw_init(void);
 extern void bh_store_insert_one(BhStore *s, const float *vec, uint64 label, int level);
 extern int	bh_draw_level(BhMeta *meta);
+extern void bh_store_reconnect(BhStore *s);
 
 /* hnsw_store.c */
 extern void bh_alloc_init(BhAlloc *al, MemoryContext cxt, Size limit);
@@ -275,6 +277,7 @@ extern int64 bh_pending_merge(BhStore *s, int64 max,
 							  IndexBulkDeleteCallback callback,
 							  void *callback_state, int64 *removed);
 extern int64 bh_merge_table(Oid relid, int64 max);
+extern void bh_pending_relinked(BhStore *s);
 extern BhPendingHit *bh_pending_scan(Relation index, const BhMeta *meta,
 									 const float *query, int *n_out);
 

@@ -290,6 +290,7 @@ bh_pend_unlink_head(BhStore *s, BlockNumber blk, uint32 n, BlockNumber next)
 	bh_pend_head(page)->next = meta->pend_free;
 	((PageHeader) page)->pd_lower = BH_PEND_START;
 	meta->pend_free = blk;
+	meta->pend_linked += n;
 	bh_write_meta(s, mpage);
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
@@ -364,6 +365,27 @@ bh_pending_merge(BhStore *s, int64 max, IndexBulkDeleteCallback callback,
 	if (removed)
 		*removed = dropped;
 	return linked;
+}
+
+/*
+ * After a reconnect (VACUUM's, or a merge's): no row linked since needs
+ * one.  Under the insert lock.
+ */
+void
+bh_pending_relinked(BhStore *s)
+{
+	Buffer		mbuf;
+	GenericXLogState *state;
+
+	if (s->meta.pend_linked == 0)
+		return;
+	mbuf = ReadBuffer(s->index, BH_META_BLKNO);
+	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(s->index);
+	s->meta.pend_linked = 0;
+	bh_write_meta(s, GenericXLogRegisterBuffer(state, mbuf, 0));
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(mbuf);
 }
 
 static int
@@ -471,6 +493,8 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 
 /* ------------------------------------------------------------- merging */
 
+#define BH_RELINK_MIN 1000
+
 /*
  * Link up to max rows (all when max < 0) of index's pending list into its
  * graph.  The caller holds RowExclusiveLock or stronger on the index, as an
@@ -487,6 +511,21 @@ bh_merge_index(Relation index, int64 max)
 	LockPage(index, BH_META_BLKNO, ExclusiveLock);
 	s = bh_store_open(index, false);
 	n = s->meta.pend_head != 0 ? bh_pending_merge(s, max, NULL, NULL, NULL) : 0;
+
+	/*
+	 * Inserts can leave a node no other node links to (see
+	 * bh_vacuumcleanup).  Once the list is empty and it has grown the graph
+	 * by a tenth (at least BH_RELINK_MIN rows) since the last reconnect,
+	 * reconnect, so rows linked here are found without waiting for VACUUM.
+	 * A reconnect reads every node: a tenth keeps it a small share of the
+	 * cost of linking.
+	 */
+	if (s->meta.pend_head == 0 &&
+		s->meta.pend_linked >= Max(BH_RELINK_MIN, s->meta.n_nodes / 10))
+	{
+		bh_store_reconnect(s);
+		bh_pending_relinked(s);
+	}
 	UnlockPage(index, BH_META_BLKNO, ExclusiveLock);
 	return n;
 }
@@ -499,10 +538,14 @@ bh_merge_index(Relation index, int64 max)
 int64
 bh_merge_table(Oid relid, int64 max)
 {
-	Relation	heap = table_open(relid, RowExclusiveLock);
-	List	   *indexes = RelationGetIndexList(heap);
+	Relation	heap = try_table_open(relid, RowExclusiveLock);
+	List	   *indexes;
 	ListCell   *lc;
 	int64		n = 0;
+
+	if (heap == NULL)
+		return 0;			/* dropped */
+	indexes = RelationGetIndexList(heap);
 
 	foreach(lc, indexes)
 	{
