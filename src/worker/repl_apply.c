@@ -79,6 +79,8 @@ typedef struct ApplySub
 	char		pk_column[NAMEDATALEN];
 	char		vector_column[NAMEDATALEN];
 	TimestampTz listed_at;		/* 0: list its writers now */
+	bool		relist_wanted;	/* a forced poll came: list again once
+								 * WRITERS_FORCED_LIST_MS after the last */
 	char	   *schema_text;	/* schema.json as subscribed (TopMemoryContext) */
 	char		schema_error[CLUSTER_ERRLEN];	/* "" while the bucket's still matches */
 	int			n_writers;
@@ -1133,8 +1135,15 @@ repl_apply_turn(bool forced)
 		if (!s->used)
 			continue;
 		age_ms = s->listed_at ? (long) ((round_start - s->listed_at) / 1000) : LONG_MAX;
-		if (age_ms >= WRITERS_LIST_MS || (forced && age_ms >= WRITERS_FORCED_LIST_MS))
+		/* a forced poll too soon after a listing is kept, not dropped */
+		if (forced)
+			s->relist_wanted = true;
+		if (age_ms >= WRITERS_LIST_MS ||
+			(s->relist_wanted && age_ms >= WRITERS_FORCED_LIST_MS))
+		{
+			s->relist_wanted = false;
 			list_writers(s);
+		}
 	}
 
 	if (catalog_present &&

@@ -16,7 +16,7 @@
 # refused; wait_for (done, timeout, woken by a new segment); consistency
 # strong (sees a segment written just before the query, with a 60 s poll
 # interval) and bounded (errors when stale); the replication worker killed
-# with SIGKILL while applying 5000 rows of 784 dimensions: every row exactly
+# with SIGKILL while applying 20,000 rows of 784 dimensions: every row exactly
 # once after the restart; schema.json replaced by one that does not match
 # the mirror (every stream stops, resumes when it matches again);
 # unsubscribe.
@@ -236,14 +236,13 @@ echo '{"writerId": "w1"}' | put_raw _brainy/collections/big/writers/w1.json
 out=$(sql "SELECT brainy.subscribe('big')")
 check "subscribe a 784-dimension collection ($out)" [ "$out" = big ]
 repl_pid=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'brainy replication worker'")
-{ hdr big w1 1 784; echo "random 5000 1 42"; } | seg
+{ hdr big w1 1 784; echo "random 20000 1 42"; } | seg
 # kill it while the segment is being applied: its rows are not there yet
 killed=no
 for i in $(seq 1 100); do
 	if grep -q 'brainy: applied _brainy/log/big/w1/00000000000000000001.seg' "$(cn_log r1)"; then break; fi
 	if [ -n "$repl_pid" ] && [ "$(sql "SELECT count(*) FROM big")" = 0 ] && \
 		[ "$(sql "SELECT wait_event IS NULL OR wait_event <> 'Extension' FROM pg_stat_activity WHERE pid = $repl_pid")" = t ]; then
-		sleep 0.3
 		kill -9 "$repl_pid" && killed=yes
 		break
 	fi
@@ -251,13 +250,15 @@ for i in $(seq 1 100); do
 done
 echo "# SIGKILL sent to the replication worker ($repl_pid) while busy: $killed"
 check "the worker was killed while applying (no commit of segment 1 yet)" [ "$killed" = yes ]
+log_before_kill=$(sed -n '/terminated by signal 9/q;p' "$(cn_log r1)")
+check "segment 1 was not applied before the kill" bash -c "! grep -q 'applied _brainy/log/big/w1/00000000000000000001.seg' <<<\"\$1\"" _ "$log_before_kill"
 check "after the crash restart, segment 1 is applied" wait_applied big w1 1 120
 out=$(sql "SELECT count(*) || ':' || count(DISTINCT id) || ':' || min(id) || ':' || max(id) || ':' || sum(n) FROM big")
-check "every row exactly once ($out)" [ "$out" = "5000:5000:1:5000:12502500" ]
-check "row versions: 5000" [ "$(sql "SELECT count(*) FROM brainy.row_version WHERE collection = 'big'")" = 5000 ]
-{ hdr big w1 2 784; echo "random 100 5001 43"; } | seg
+check "every row exactly once ($out)" [ "$out" = "20000:20000:1:20000:200010000" ]
+check "row versions: 20000" [ "$(sql "SELECT count(*) FROM brainy.row_version WHERE collection = 'big'")" = 20000 ]
+{ hdr big w1 2 784; echo "random 100 20001 43"; } | seg
 check "the next segment follows (applied seq 2)" wait_applied big w1 2 30
-check "5100 rows" [ "$(sql "SELECT count(*) FROM big")" = 5100 ]
+check "20100 rows" [ "$(sql "SELECT count(*) FROM big")" = 20100 ]
 out=$(sql "SELECT lag_ms IS NOT NULL AND rows_per_second IS NOT NULL AND head_seq = 2 FROM brainy.subscriptions WHERE collection = 'big'")
 check "brainy.subscriptions shows head seq, lag and rows/s ($out)" [ "$out" = t ]
 out=$(sql "SELECT (brainy.health()->'metrics'->>'replicationLagMs') IS NOT NULL")
