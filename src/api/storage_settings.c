@@ -37,6 +37,7 @@ static int	s3_timeout_ms = OBJSTORE_DEFAULT_TIMEOUT_MS;
 
 static ObjStore *cached_store = NULL;
 static uint64 cached_fingerprint = 0;
+static uint64 cached_generation = 0;	/* bumped at each (re)open */
 
 void
 brainy_storage_init(void)
@@ -106,12 +107,11 @@ mix(uint64 h, const char *s)
 	return hash_bytes_extended((const unsigned char *) s, (int) strlen(s) + 1, h);
 }
 
-ObjStore *
-brainy_storage_handle(void)
+/* The store settings as they are now; ERROR when brainy.storage is empty. */
+static void
+storage_config(ObjStoreConfig *cfg)
 {
 	ObjStoreConfig c;
-	ObjStoreError err;
-	uint64		fp;
 
 	if (storage_url == NULL || storage_url[0] == '\0')
 		ereport(ERROR,
@@ -127,6 +127,31 @@ brainy_storage_handle(void)
 	c.session_token = setting_or_env(NULL, "AWS_SESSION_TOKEN");
 	c.force_path_style = s3_force_path_style;
 	c.timeout_ms = s3_timeout_ms;
+	*cfg = c;
+}
+
+ObjStore *
+brainy_storage_open_new(void)
+{
+	ObjStoreConfig c;
+	ObjStoreError err;
+	ObjStore   *store;
+
+	storage_config(&c);
+	store = objstore_open(storage_url, &c, &err);
+	if (store == NULL)
+		brainy_storage_error("opening the storage", &err);
+	return store;
+}
+
+ObjStore *
+brainy_storage_handle(void)
+{
+	ObjStoreConfig c;
+	ObjStoreError err;
+	uint64		fp;
+
+	storage_config(&c);
 
 	/* a fingerprint of every setting (not a copy of the secret) */
 	fp = mix(0, storage_url);
@@ -149,6 +174,7 @@ brainy_storage_handle(void)
 	if (cached_store == NULL)
 		brainy_storage_error("opening the storage", &err);
 	cached_fingerprint = fp;
+	cached_generation++;
 	return cached_store;
 }
 
@@ -185,4 +211,10 @@ brainy_storage_error(const char *what, const ObjStoreError *err)
 					   err->message, err->code, err->http_status, err->attempts) :
 			 errdetail("%s", err->message)));
 	pg_unreachable();
+}
+
+uint64
+brainy_storage_generation(void)
+{
+	return cached_generation;
 }

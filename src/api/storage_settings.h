@@ -20,6 +20,16 @@ extern const char *brainy_storage_url(void);
  */
 extern ObjStore *brainy_storage_handle(void);
 
+/*
+ * A new store with the current settings, for a user of its own (the
+ * replication reader's prefetch thread); the caller closes it.  ERROR if
+ * it cannot be opened.
+ */
+extern ObjStore *brainy_storage_open_new(void);
+
+/* Changes each time brainy_storage_handle() opens a new store. */
+extern uint64 brainy_storage_generation(void);
+
 /* ereport(ERROR) for a failed operation; never returns. */
 extern void brainy_storage_error(const char *what, const ObjStoreError *err)
 			pg_attribute_noreturn();

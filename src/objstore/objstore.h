@@ -270,4 +270,23 @@ extern void objstore_reset_stats(ObjStore *store);
 /* Upper bound (microseconds) of the bucket holding the q-quantile (0..1). */
 extern uint64_t objstore_hist_quantile_us(const uint64_t *hist, double q);
 
+/* ------------------------------------------ prefetch (objstore_prefetch.c) */
+
+/*
+ * One GET at a time in a background thread (signals blocked there), on a
+ * store the prefetcher owns and closes.  start: begin a GET of key, after
+ * waiting for and dropping an earlier one; 0, or -1 if no thread could be
+ * started.  take: if the slot holds a GET of exactly key, wait for it and
+ * hand over its status, body (the caller frees it) and error, returning 1;
+ * else 0, leaving the slot as it is.  destroy waits for a running GET.
+ */
+typedef struct ObjStorePrefetch ObjStorePrefetch;
+
+extern ObjStorePrefetch *objstore_prefetch_create(ObjStore *store);
+extern int	objstore_prefetch_start(ObjStorePrefetch *p, const char *key);
+extern int	objstore_prefetch_take(ObjStorePrefetch *p, const char *key,
+								   ObjStoreBuffer *body, ObjStoreError *err,
+								   ObjStoreStatus *status);
+extern void objstore_prefetch_destroy(ObjStorePrefetch *p);
+
 #endif							/* BRAINY_OBJSTORE_H */

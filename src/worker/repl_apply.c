@@ -932,6 +932,39 @@ publish_caught_up(ApplySub *s, ApplyWriter *w)
  * failures are recorded; a bad segment stops the stream (and is read
  * again at the next poll).
  */
+/*
+ * The prefetcher of the next segment (objstore_prefetch.c), on a store of
+ * its own made for the current storage settings: while a segment is
+ * applied, its thread fetches the writer's next one, so the GET overlaps
+ * the apply.  NULL when none could be made (then every GET is in line).
+ */
+static ObjStorePrefetch *prefetcher = NULL;
+static uint64 prefetcher_generation = 0;
+
+static ObjStorePrefetch *
+get_prefetcher(void)
+{
+	(void) brainy_storage_handle();	/* reopened if the settings changed */
+	if (prefetcher != NULL && prefetcher_generation == brainy_storage_generation())
+		return prefetcher;
+	objstore_prefetch_destroy(prefetcher);
+	prefetcher = objstore_prefetch_create(brainy_storage_open_new());
+	prefetcher_generation = brainy_storage_generation();
+	return prefetcher;
+}
+
+/* Start fetching segment seq of writer w (if its key can be made). */
+static void
+prefetch_segment(ApplySub *s, ApplyWriter *w, int64 seq)
+{
+	char		key[512];
+	ObjStorePrefetch *pf = get_prefetcher();
+
+	if (pf != NULL &&
+		cluster_segment_key(s->collection, w->id, (uint64_t) seq, key, sizeof(key)) == CLUSTER_OK)
+		(void) objstore_prefetch_start(pf, key);
+}
+
 static PollResult
 poll_writer(ApplySub *s, ApplyWriter *w)
 {
@@ -959,7 +992,20 @@ poll_writer(ApplySub *s, ApplyWriter *w)
 	}
 	memset(&body, 0, sizeof(body));
 	memset(&err, 0, sizeof(err));
-	rc = objstore_get(brainy_storage_handle(), key, NULL, &body, NULL, &err);
+	/*
+	 * The prefetched segment when the prefetch found it.  Else a GET now:
+	 * a "not found" from before this poll began must not count as this
+	 * poll's answer (a strong read waits for a poll that started after it),
+	 * and failures are retried in line.
+	 */
+	if (!objstore_prefetch_take(get_prefetcher(), key, &body, &err, &rc) ||
+		rc != OBJSTORE_OK)
+	{
+		objstore_buffer_free(&body);
+		memset(&body, 0, sizeof(body));
+		memset(&err, 0, sizeof(err));
+		rc = objstore_get(brainy_storage_handle(), key, NULL, &body, NULL, &err);
+	}
 	if (rc == OBJSTORE_NOT_FOUND)
 	{
 		repl_set_store_error("");
@@ -994,6 +1040,8 @@ poll_writer(ApplySub *s, ApplyWriter *w)
 		stop_writer(s, w, msg);
 		return POLL_FAILED;
 	}
+	/* the next segment is fetched while this one is applied */
+	prefetch_segment(s, w, seq + 1);
 
 	PG_TRY();
 	{
