@@ -122,6 +122,10 @@ $(UNIT_BIN)/test_objstore_file: test/unit/test_objstore_file.c $(OBJSTORE_SRCS) 
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_file.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
 
+$(UNIT_BIN)/test_objstore_prefetch: test/unit/test_objstore_prefetch.c $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
+	@mkdir -p $(UNIT_BIN)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_prefetch.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
+
 $(UNIT_BIN)/test_objstore_retry: test/unit/test_objstore_retry.c $(FAULT_PROXY) $(OBJSTORE_SRCS) $(OBJSTORE_HDRS)
 	@mkdir -p $(UNIT_BIN)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc/objstore -o $@ test/unit/test_objstore_retry.c test/unit/fault_proxy.c $(OBJSTORE_SRCS) $(OBJSTORE_LIBS)
@@ -162,7 +166,7 @@ $(UNIT_BIN)/make_segment: test/unit/make_segment.c $(CLUSTER_SRCS) $(CLUSTER_HDR
 UNIT_TESTS = $(UNIT_BIN)/test_distance $(UNIT_BIN)/test_float_parse \
 	$(UNIT_BIN)/test_hnsw $(UNIT_BIN)/test_hnsw_parallel $(UNIT_BIN)/test_quant \
 	$(UNIT_BIN)/test_objstore_sigv4 $(UNIT_BIN)/test_objstore_xml \
-	$(UNIT_BIN)/test_objstore_file $(UNIT_BIN)/test_objstore_retry \
+	$(UNIT_BIN)/test_objstore_file $(UNIT_BIN)/test_objstore_prefetch $(UNIT_BIN)/test_objstore_retry \
 	$(UNIT_BIN)/test_objstore_contract $(UNIT_BIN)/test_cluster \
 	$(UNIT_BIN)/test_cluster_lease $(UNIT_BIN)/test_cluster_segment
 

@@ -43,7 +43,10 @@ objstore_prefetch_create(ObjStore *store)
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
+	{
+		objstore_close(store);	/* it was given to us */
 		return NULL;
+	}
 	p->store = store;
 	return p;
 }
