@@ -198,6 +198,8 @@ for dim in $DIMS; do
 			round(max(extract(epoch FROM s.seen_at - i.inserted_at))::numeric, 2)
 			FROM seen s JOIN items i USING (id)")
 		R[lag_rate]=$(repl_sql "$w" "SELECT round(count(*) / extract(epoch FROM max(inserted_at) - min(inserted_at))::numeric) FROM items WHERE title = 'steady'")
+		# does linking keep up with the steady load? (the list when it ends)
+		R[lag_pending]=$(repl_sql "$r" "SELECT brainy_hnsw_check('$idx')->>'pending'")
 
 		say "$dim: idle reader for 10 s"
 		# idle: the last segment is more than the reader's active-polling
@@ -237,6 +239,7 @@ if [ -n "${R[lag]:-}" ]; then
 	echo "| p50 s | $lag_50 | <= 1.5 |"
 	echo "| p99 s | $lag_99 | <= 3 |"
 	echo "| max s | $lag_max | |"
+	echo "| rows in the mirror index's pending list when the load ended (not linked yet) | $(v lag_pending) | |"
 	echo "| idle reader: change-log requests per writer per poll (10 s, 1 writer) | $(awk -v n="$(v idle_log)" 'BEGIN { printf "%.2f", n / 10 }') | <= 1 |"
 	echo "| idle reader: all requests in 10 s ($(v idle_detail)) | $(v idle_all) | |"
 fi
