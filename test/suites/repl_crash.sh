@@ -18,7 +18,7 @@
 #    brainy.wait_for() on the reader succeed, and the reader's mirror has
 #    exactly the writer's contents (digest over every row).
 # 2. Reader killed mid-apply: with the reader's subscription behind by
-#    20,000 changes, its replication worker is killed 5 times while its
+#    about 100,000 changes, its replication worker is killed 5 times while its
 #    applied seq advances; it converges to the writer's contents, every id
 #    once, and the applied seq equals the writer's last segment.
 #
@@ -187,7 +187,7 @@ pgc_stop_keep() {	# stop r1 but keep its data directory for a restart
 }
 pgc_stop_keep
 base=$((TXNS * PER))
-repl_sql w1 "INSERT INTO items SELECT g, tvec(g, $DIM), 'behind' FROM generate_series($base + 1, $base + 20000) g" >/dev/null
+repl_sql w1 "INSERT INTO items SELECT g, tvec(g, $DIM), 'behind' FROM generate_series($base + 1, $base + 80000) g" >/dev/null
 repl_sql w1 "UPDATE items SET title = 'late update' WHERE id % 7 = 0" >/dev/null
 repl_sql w1 "DELETE FROM items WHERE id % 11 = 0" >/dev/null
 tok=$(repl_flush w1)
@@ -206,14 +206,14 @@ for i in $(seq 1 300); do
 	is_seq "$a" || { sleep 0.1; continue; }
 	[ "$a" -ge "$head_seq" ] && break
 	# between kills the reader must make progress: kill only once it has
-	# applied something since the last restart, a random 0..300 ms later
+	# applied something since the last restart, a random 0..99 ms later
 	[ "$a" -gt "$prev" ] || { sleep 0.05; continue; }
 	pid=$(repl_worker_pid r1)
 	case $pid in (""|*[!0-9]*) sleep 0.1; continue;; esac
-	sleep "0.$(( RANDOM % 4 ))$(( RANDOM % 10 ))"
+	sleep "0.0$(( RANDOM % 10 ))$(( RANDOM % 10 ))"
 	kill -KILL "$pid" || continue
 	rkills=$((rkills + 1))
-	sleep 0.3
+	sleep 0.1
 	repl_wait_up r1 60 || break
 	b=$(applied)
 	echo "# reader kill $rkills after applied seq $a (head $head_seq); after the restart $b"
