@@ -326,6 +326,12 @@ bh_pending_merge(BhStore *s, int64 max, IndexBulkDeleteCallback callback,
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		bh_pend_check(index, buf, blk, cap);
 		h = *bh_pend_head(BufferGetPage(buf));
+		if (h.n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("brainy_hnsw index \"%s\": pending page %u is in the list but empty",
+							RelationGetRelationName(index), blk),
+					 errhint("REINDEX the index.")));
 		if (h.n > 0)
 			memcpy(entries, bh_pend_entry(BufferGetPage(buf), esize, 0), esize * h.n);
 		UnlockReleaseBuffer(buf);
@@ -419,6 +425,8 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 	BhPendingHit *hits = NULL;
 	int			n = 0,
 				size = 0;
+	BlockNumber nblocks,
+				visited = 0;
 	float	   *tmp = palloc(sizeof(float) * dim);
 
 	*n_out = 0;
@@ -434,6 +442,7 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 	}
 	size = Max(16, (int) Min(BhPageGetMeta(BufferGetPage(mbuf))->pend_n, 1 << 20));
 	hits = palloc(sizeof(BhPendingHit) * size);
+	nblocks = RelationGetNumberOfBlocks(index);
 	buf = ReadBuffer(index, blk);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	UnlockReleaseBuffer(mbuf);
@@ -446,6 +455,16 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 		BlockNumber next;
 		Buffer		nbuf;
 
+		if (++visited > nblocks &&
+			visited > (nblocks = RelationGetNumberOfBlocks(index)))
+		{
+			UnlockReleaseBuffer(buf);
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("brainy_hnsw index \"%s\": its pending list loops",
+							RelationGetRelationName(index)),
+					 errhint("REINDEX the index.")));
+		}
 		bh_pend_check(index, buf, blk, cap);
 		h = bh_pend_head(page);
 		for (i = h->done; i < h->n; i++)
