@@ -5,7 +5,9 @@
 # replication over 127.0.0.1) and starts that as a hot standby.  Then, on
 # the primary only: a table, one brainy_hnsw index per operator class with
 # different options (the build's full-page WAL), inserts (GenericXLog
-# records), deletes + VACUUM (repair records).  Once the standby has
+# records), deletes + VACUUM (repair records).  t_l2 has fastupdate on:
+# its inserts go to the pending list (and VACUUM links them), so the
+# standby also answers with rows pending.  Once the standby has
 # replayed the primary's WAL position, on the standby: the plan uses each
 # index, every query returns the same rows in the same order as on the
 # primary (the graph is a physical copy, so even approximate answers must
@@ -92,7 +94,7 @@ CREATE FUNCTION rv() RETURNS vector LANGUAGE sql VOLATILE AS
 CREATE TABLE t (id serial PRIMARY KEY, v vector(24));
 INSERT INTO t (v) SELECT rv() FROM generate_series(1, 3000);
 CREATE TABLE queries AS SELECT i AS qid, rv() AS q FROM generate_series(1, 10) i;
-CREATE INDEX t_l2 ON t USING brainy_hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32);
+CREATE INDEX t_l2 ON t USING brainy_hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32, fastupdate = on);
 CREATE INDEX t_ip ON t USING brainy_hnsw (v vector_ip_ops);
 CREATE INDEX t_cos ON t USING brainy_hnsw (v vector_cosine_ops) WITH (m = 12, ef_construction = 48);
 CREATE INDEX t_l1 ON t USING brainy_hnsw (v vector_l1_ops) WITH (m = 6, ef_construction = 20);
@@ -110,6 +112,8 @@ REINDEX INDEX CONCURRENTLY t_cos;
 INSERT INTO t (v) SELECT rv() FROM generate_series(1, 200);
 SQL
 compare "after more changes with the standby up"
+check "t_l2 (fastupdate) answered with rows in its pending list on both" \
+	same "$(stby -c "SELECT (brainy_hnsw_check('t_l2')->>'pending')::int > 0")" t
 
 # kill the standby, change the primary meanwhile, restart the standby: it
 # replays from its last restartpoint (records it may have applied before)
