@@ -987,11 +987,10 @@ typedef struct BhScanOpaque
 	int			k;
 	HTAB	   *seen;			/* TIDs returned so far */
 	float		last;
-	/* the pending list's rows, nearest first (hnsw_pending.c) */
+	/* the pending list's rows not returned yet: a heap, nearest on top */
 	BhPendingHit *pend;
 	int			npend;
-	int			ppos;
-	HTAB	   *pendset;		/* their TIDs: graph results to skip */
+	BhLabelSet	pendset;		/* all their TIDs: graph results to skip */
 } BhScanOpaque;
 
 static IndexScanDesc
@@ -1028,8 +1027,7 @@ bh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 	so->seen = NULL;
 	so->pend = NULL;
 	so->npend = 0;
-	so->ppos = 0;
-	so->pendset = NULL;
+	so->pendset.slots = NULL;
 	so->started = false;
 
 	if (scan->numberOfOrderBys > 0 &&
@@ -1242,7 +1240,6 @@ bh_scan_pending(Relation index, BhScanOpaque *so)
 	const BhMeta *meta = &so->s->meta;
 	float	   *q;
 	HnswError	err;
-	int			i;
 
 	if (meta->pend_head == 0)
 		return true;
@@ -1253,9 +1250,10 @@ bh_scan_pending(Relation index, BhScanOpaque *so)
 	so->pend = bh_pending_scan(index, meta, q, &so->npend);
 	pfree(q);
 	if (so->npend > 0)
-		so->pendset = bh_label_set(so->cxt, "brainy_hnsw pending", so->npend);
-	for (i = 0; i < so->npend; i++)
-		hash_search(so->pendset, &so->pend[i].label, HASH_ENTER, NULL);
+	{
+		bh_label_set_init(&so->pendset, so->pend, so->npend);
+		bh_hits_heapify(so->pend, so->npend);
+	}
 	return true;
 }
 
@@ -1306,8 +1304,7 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 
 			if ((iter == BH_ITERATIVE_STRICT && c->distance < so->last) ||
 				hash_search(so->seen, &c->label, HASH_FIND, NULL) != NULL ||
-				(so->pendset &&
-				 hash_search(so->pendset, &c->label, HASH_FIND, NULL) != NULL))
+				bh_label_set_has(&so->pendset, c->label))
 			{
 				so->pos++;
 				continue;
@@ -1328,14 +1325,13 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 		}
 
 		/* the nearer of the next pending row and the next graph result */
-		if (so->ppos < so->npend &&
-			(r == NULL || so->pend[so->ppos].distance <= r->distance))
+		if (so->npend > 0 &&
+			(r == NULL || so->pend[0].distance <= r->distance))
 		{
-			BhPendingHit *p = &so->pend[so->ppos++];
-
-			if (p->distance > so->last)
-				so->last = p->distance;
-			bh_label_to_tid(p->label, &scan->xs_heaptid);
+			if (so->pend[0].distance > so->last)
+				so->last = so->pend[0].distance;
+			bh_label_to_tid(so->pend[0].label, &scan->xs_heaptid);
+			bh_hits_pop(so->pend, &so->npend);
 		}
 		else if (r != NULL)
 		{

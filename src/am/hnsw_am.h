@@ -281,4 +281,16 @@ extern void bh_pending_relinked(BhStore *s);
 extern BhPendingHit *bh_pending_scan(Relation index, const BhMeta *meta,
 									 const float *query, int *n_out);
 
+/* the hits as a min-heap by distance, and their TIDs as a set */
+typedef struct BhLabelSet
+{
+	uint64	   *slots;			/* NULL: empty set */
+	uint32		mask;
+} BhLabelSet;
+
+extern void bh_hits_heapify(BhPendingHit *h, int n);
+extern void bh_hits_pop(BhPendingHit *h, int *n);
+extern void bh_label_set_init(BhLabelSet *set, const BhPendingHit *hits, int n);
+extern bool bh_label_set_has(const BhLabelSet *set, uint64 label);
+
 #endif							/* BRAINY_HNSW_AM_H */

@@ -394,20 +394,9 @@ bh_pending_relinked(BhStore *s)
 	UnlockReleaseBuffer(mbuf);
 }
 
-static int
-bh_hit_cmp(const void *a, const void *b)
-{
-	const BhPendingHit *x = (const BhPendingHit *) a;
-	const BhPendingHit *y = (const BhPendingHit *) b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return x->label < y->label ? -1 : (x->label > y->label ? 1 : 0);
-}
-
 /*
  * The rows of the pending list not linked yet, with their exact distance
- * from query (prepared: hnsw_vector_prepare), nearest first; NULL and
+ * from query (prepared: hnsw_vector_prepare), in chain order; NULL and
  * *n_out = 0 when there are none.  meta: the index's metapage as the scan
  * read it (dimensions, metric).
  */
@@ -505,9 +494,107 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 		blk = next;
 	}
 	pfree(tmp);
-	qsort(hits, n, sizeof(BhPendingHit), bh_hit_cmp);
 	*n_out = n;
 	return hits;
+}
+
+/* ------------------------------------------- a scan's view of the hits */
+
+/*
+ * A scan consumes the pending rows nearest first, usually only a few of
+ * them (LIMIT k): a binary min-heap by (distance, label), built in linear
+ * time, costs far less than sorting every row.
+ */
+static inline bool
+bh_hit_before(const BhPendingHit *x, const BhPendingHit *y)
+{
+	if (x->distance != y->distance)
+		return x->distance < y->distance;
+	return x->label < y->label;
+}
+
+static void
+bh_hits_sift_down(BhPendingHit *h, int n, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					m = i;
+		BhPendingHit t;
+
+		if (l < n && bh_hit_before(&h[l], &h[m]))
+			m = l;
+		if (l + 1 < n && bh_hit_before(&h[l + 1], &h[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* Make h[0..n) a heap: h[0] is then the nearest row. */
+void
+bh_hits_heapify(BhPendingHit *h, int n)
+{
+	int			i;
+
+	for (i = n / 2 - 1; i >= 0; i--)
+		bh_hits_sift_down(h, n, i);
+}
+
+/* Remove the nearest row h[0] from the heap of *n rows. */
+void
+bh_hits_pop(BhPendingHit *h, int *n)
+{
+	if (*n <= 0)
+		return;
+	h[0] = h[--(*n)];
+	bh_hits_sift_down(h, *n, 0);
+}
+
+/*
+ * The TIDs of the hits as an open-addressing set (linear probing, twice as
+ * many slots as labels; a label is never 0, the offset of a TID being at
+ * least 1), for the scan to skip graph results it has from the list.
+ */
+void
+bh_label_set_init(BhLabelSet *set, const BhPendingHit *hits, int n)
+{
+	uint32		size = 16;
+	int			i;
+
+	while (size < (uint32) n * 2)
+		size *= 2;
+	set->slots = palloc0(sizeof(uint64) * size);
+	set->mask = size - 1;
+	for (i = 0; i < n; i++)
+	{
+		uint32		j = (uint32) (hits[i].label * UINT64CONST(0x9E3779B97F4A7C15) >> 40) & set->mask;
+
+		while (set->slots[j] != 0 && set->slots[j] != hits[i].label)
+			j = (j + 1) & set->mask;
+		set->slots[j] = hits[i].label;
+	}
+}
+
+bool
+bh_label_set_has(const BhLabelSet *set, uint64 label)
+{
+	uint32		j;
+
+	if (set->slots == NULL)
+		return false;
+	j = (uint32) (label * UINT64CONST(0x9E3779B97F4A7C15) >> 40) & set->mask;
+	while (set->slots[j] != 0)
+	{
+		if (set->slots[j] == label)
+			return true;
+		j = (j + 1) & set->mask;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------- merging */
