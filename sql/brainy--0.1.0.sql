@@ -301,6 +301,10 @@ CREATE FUNCTION brainy_hnsw_merge_pending(index regclass, max_rows bigint DEFAUL
 	AS 'MODULE_PATHNAME', 'brainy_hnsw_merge_pending' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION brainy_hnsw_merge_pending(regclass, bigint) IS
 	'links up to max_rows rows (all when NULL) of a brainy_hnsw index''s pending list (fastupdate) into its graph; returns the rows linked';
+CREATE FUNCTION brainy_hnsw_pending_rows(index regclass) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'brainy_hnsw_pending_rows' LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION brainy_hnsw_pending_rows(regclass) IS
+	'rows of a brainy_hnsw index''s pending list (fastupdate) not linked into its graph yet; NULL without SELECT on the table';
 
 -- schema brainy: operator functions ------------------------------------------
 
@@ -975,12 +979,15 @@ CREATE VIEW brainy.subscriptions AS
 	SELECT s.collection, s.relid AS mirror, w.writer_id, w.applied_seq,
 		greatest(st.head_seq, w.applied_seq) AS head_seq, st.lag_ms, st.rows_per_second,
 		CASE WHEN st.stopped THEN 'stopped' ELSE 'following' END AS state, st.error,
-		w.applied_at, st.fresh_as_of
+		w.applied_at, st.fresh_as_of,
+		(SELECT sum(brainy_hnsw_pending_rows(x.indexrelid))::bigint FROM pg_catalog.pg_index x
+			JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_am a ON a.oid = i.relam
+			WHERE x.indrelid = s.relid AND a.amname = 'brainy_hnsw') AS unlinked_rows
 	FROM brainy.subscription s
 	LEFT JOIN brainy.subscription_writer w ON w.collection = s.collection
 	LEFT JOIN brainy._subscription_state() st ON st.collection = s.collection AND st.writer_id = w.writer_id;
 GRANT SELECT ON brainy.subscriptions TO PUBLIC;
-COMMENT ON VIEW brainy.subscriptions IS 'the collections this node follows, one row per writer: applied and head seq, lag, rows/s, state, error';
+COMMENT ON VIEW brainy.subscriptions IS 'the collections this node follows, one row per writer: applied and head seq, lag, rows/s, state, error, mirror rows not linked into its index graph yet';
 
 -- brainy.wait_for(token): read-your-writes across nodes
 CREATE FUNCTION brainy.wait_for(token text) RETURNS void

@@ -19,6 +19,7 @@ INSERT INTO hp SELECT i, ARRAY[sin(i), cos(i * 7), sin(i * 13)]::vector
 INSERT INTO hp VALUES (601, NULL), (602, '[0,0,0]');
 SELECT j->>'n_live' AS live, j->>'pending' AS pending, (j->>'pending_pages')::int > 0 AS pages
 	FROM brainy_hnsw_check('hp_l2') j;
+SELECT brainy_hnsw_pending_rows('hp_l2') AS unlinked;
 -- the zero vector is not indexed under cosine
 SELECT j->>'n_live' AS live, j->>'pending' AS pending FROM brainy_hnsw_check('hp_cos') j;
 
@@ -66,6 +67,8 @@ RESET enable_seqscan;
 
 -- merging: part, then the rest
 SELECT brainy_hnsw_merge_pending('hp_l2', 100) AS linked;
+-- pending counts the head page's linked rows until it is emptied; this does not
+SELECT brainy_hnsw_pending_rows('hp_l2') AS unlinked;
 SELECT j->>'ok' AS ok, j->>'n_live' AS live, j->>'pending' AS pending FROM brainy_hnsw_check('hp_l2') j;
 SELECT count(*) FILTER (WHERE hp_same(v, 'l2')) AS l2_same, count(*) AS queries
 FROM hp WHERE id % 30 = 0;
@@ -74,6 +77,10 @@ SELECT j->>'ok' AS ok, j->>'n_live' AS live, j->>'pending' AS pending,
 	j->>'pending_pages' AS pages, j->>'n_unreachable' AS unreachable
 	FROM brainy_hnsw_check('hp_l2') j;
 SELECT brainy_hnsw_merge_pending('hp_l2') AS nothing_left;
+SELECT brainy_hnsw_pending_rows('hp_l2') AS unlinked;
+-- not a brainy_hnsw index, not an index, no such relation: NULL
+SELECT brainy_hnsw_pending_rows('hp_pkey') IS NULL AS btree, brainy_hnsw_pending_rows('hp') IS NULL AS tbl,
+	brainy_hnsw_pending_rows(0) IS NULL AS nothing;
 SELECT count(*) FILTER (WHERE hp_same(v, 'l2')) AS l2_same, count(*) AS queries
 FROM hp WHERE id % 30 = 0;
 
@@ -125,6 +132,12 @@ GRANT SELECT, INSERT ON hp TO hp_other;
 SET ROLE hp_other;
 INSERT INTO hp VALUES (3000, '[3,3,3]');
 SELECT brainy_hnsw_merge_pending('hp_l2');
+-- with SELECT on the table it sees the count; without, NULL
+SELECT brainy_hnsw_pending_rows('hp_l2') AS unlinked;
+RESET ROLE;
+REVOKE SELECT ON hp FROM hp_other;
+SET ROLE hp_other;
+SELECT brainy_hnsw_pending_rows('hp_l2') IS NULL AS hidden;
 RESET ROLE;
 DROP OWNED BY hp_other;
 DROP ROLE hp_other;

@@ -717,3 +717,58 @@ brainy_hnsw_merge_pending(PG_FUNCTION_ARGS)
 	table_close(heap, RowExclusiveLock);
 	PG_RETURN_INT64(n);
 }
+
+PG_FUNCTION_INFO_V1(brainy_hnsw_pending_rows);
+
+/*
+ * brainy_hnsw_pending_rows(index regclass) -> bigint: the rows of the
+ * index's pending list not linked into its graph yet (0 without a list).
+ * Cheap (the metapage and the list's first page), for monitoring; NULL for
+ * a user who cannot SELECT from the table, and for what is not a
+ * brainy_hnsw index.
+ */
+Datum
+brainy_hnsw_pending_rows(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			heapid = IndexGetRelation(relid, true);
+	Relation	index;
+	Buffer		buf;
+	BlockNumber head;
+	int64		n = 0;
+
+	if (!OidIsValid(heapid) ||
+		pg_class_aclcheck(heapid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		PG_RETURN_NULL();
+	index = index_open(relid, AccessShareLock);
+	if (index->rd_rel->relam != get_index_am_oid("brainy_hnsw", false))
+	{
+		index_close(index, AccessShareLock);
+		PG_RETURN_NULL();
+	}
+	if (RelationGetNumberOfBlocks(index) == 0)
+	{
+		index_close(index, AccessShareLock);
+		PG_RETURN_INT64(0);		/* never built (a failed CONCURRENTLY) */
+	}
+	buf = ReadBuffer(index, BH_META_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	bh_check_page(index, BufferGetPage(buf), BH_META_BLKNO, BH_PAGE_META);
+	head = BhPageGetMeta(BufferGetPage(buf))->pend_head;
+	n = BhPageGetMeta(BufferGetPage(buf))->pend_n;
+	if (head != 0)
+	{
+		/* the head page's linked rows are still counted in pend_n */
+		Buffer		hbuf = ReadBuffer(index, head);
+
+		LockBuffer(hbuf, BUFFER_LOCK_SHARE);
+		UnlockReleaseBuffer(buf);
+		bh_check_page(index, BufferGetPage(hbuf), head, BH_PAGE_PENDING);
+		n -= Min(bh_pend_head(BufferGetPage(hbuf))->done, (uint32) n);
+		UnlockReleaseBuffer(hbuf);
+	}
+	else
+		UnlockReleaseBuffer(buf);
+	index_close(index, AccessShareLock);
+	PG_RETURN_INT64(n);
+}
