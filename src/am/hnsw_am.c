@@ -985,7 +985,7 @@ typedef struct BhScanOpaque
 	int			nres;
 	int			pos;
 	int			k;
-	HTAB	   *seen;			/* TIDs returned so far */
+	HTAB	   *seen;			/* TIDs returned so far (iterative scans) */
 	float		last;
 	/* the pending list's rows not returned yet: a heap, nearest on top */
 	BhPendingHit *pend;
@@ -1257,6 +1257,27 @@ bh_scan_pending(Relation index, BhScanOpaque *so)
 	return true;
 }
 
+/*
+ * Has the scan returned c's TID already?  An iterative scan keeps every
+ * TID it returned (each new search meets the earlier results again).  One
+ * search returns a TID once unless two nodes carry it (a row linked twice
+ * after a crash, see hnsw_pending.c): they hold the same vector, so in the
+ * results, sorted by distance, they sit in one run of equal distances,
+ * which is all there is to look back over.
+ */
+static bool
+bh_result_repeats(BhScanOpaque *so, const HnswResult *c)
+{
+	const HnswResult *p;
+
+	if (so->seen)
+		return hash_search(so->seen, &c->label, HASH_FIND, NULL) != NULL;
+	for (p = c - 1; p >= so->res && p->distance == c->distance; p--)
+		if (p->label == c->label)
+			return true;
+	return false;
+}
+
 static bool
 bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 {
@@ -1278,7 +1299,9 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("expected %d dimensions, not %d", so->s->meta.dim, so->qdim)));
-		so->seen = bh_label_set(so->cxt, "brainy_hnsw seen", 256);
+		/* an iterative scan meets earlier results again at each search */
+		if (iter != BH_ITERATIVE_OFF)
+			so->seen = bh_label_set(so->cxt, "brainy_hnsw seen", 256);
 		so->last = -FLT_MAX;
 		so->k = brainy_hnsw_ef_search;
 		/* the pending list first, then the graph (see hnsw_pending.c) */
@@ -1303,7 +1326,7 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 			HnswResult *c = &so->res[so->pos];
 
 			if ((iter == BH_ITERATIVE_STRICT && c->distance < so->last) ||
-				hash_search(so->seen, &c->label, HASH_FIND, NULL) != NULL ||
+				bh_result_repeats(so, c) ||
 				bh_label_set_has(&so->pendset, c->label))
 			{
 				so->pos++;
@@ -1336,7 +1359,8 @@ bh_gettuple(IndexScanDesc scan, ScanDirection dir)
 		else if (r != NULL)
 		{
 			so->pos++;
-			hash_search(so->seen, &r->label, HASH_ENTER, NULL);
+			if (so->seen)
+				hash_search(so->seen, &r->label, HASH_ENTER, NULL);
 			if (r->distance > so->last)
 				so->last = r->distance;
 			bh_label_to_tid(r->label, &scan->xs_heaptid);

@@ -30,7 +30,8 @@
  * deletes together.
  *
  * Page: BhPendHead, then n entries of bh_pending_entry_size(dim) bytes:
- * uint64 label (heap TID), float vec[dim] as inserted.  Entries before
+ * uint64 label (heap TID), float vec[dim] as inserted (under cosine
+ * normalised, as the graph stores it).  Entries before
  * `done` are linked already.
  */
 #include "postgres.h"
@@ -124,6 +125,8 @@ bh_pend_check(Relation index, Buffer buf, BlockNumber blk, uint32 cap)
  * when the list already holds `limit` bytes of rows or a row does not fit
  * a page: the caller links the row into the graph instead.  True also for
  * a zero vector under cosine, which is not indexed at all.
+ * Under cosine the row is kept normalised to unit length, as the graph
+ * keeps it.
  */
 bool
 bh_pending_append(Relation index, const float *vec, int dim, uint64 label,
@@ -161,6 +164,21 @@ bh_pending_append(Relation index, const float *vec, int dim, uint64 label,
 		/* no direction: not indexed under cosine (as bh_insert does) */
 		UnlockReleaseBuffer(mbuf);
 		return true;
+	}
+	if (meta->metric == HNSW_COSINE)
+	{
+		/* stored as the graph stores it (unit length): scans use it as is */
+		float	   *unit = palloc(sizeof(float) * dim);
+		HnswError	err;
+
+		if (hnsw_vector_prepare(HNSW_COSINE, vec, dim, unit, &err) != HNSW_OK)
+		{
+			UnlockReleaseBuffer(mbuf);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("brainy_hnsw: %s", err.message)));
+		}
+		vec = unit;
 	}
 	cap = bh_pending_capacity(meta->dim);
 	esize = bh_pending_entry_size(meta->dim);
@@ -416,7 +434,7 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 				size = 0;
 	BlockNumber nblocks,
 				visited = 0;
-	float	   *tmp = palloc(sizeof(float) * dim);
+	float	   *dists = palloc(sizeof(float) * Max(cap, 1));
 
 	*n_out = 0;
 	mbuf = ReadBuffer(index, BH_META_BLKNO);
@@ -426,7 +444,7 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 	if (blk == 0 || cap == 0)
 	{
 		UnlockReleaseBuffer(mbuf);
-		pfree(tmp);
+		pfree(dists);
 		return NULL;
 	}
 	size = Max(16, (int) Min(BhPageGetMeta(BufferGetPage(mbuf))->pend_n, 1 << 20));
@@ -456,29 +474,20 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 		}
 		bh_pend_check(index, buf, blk, cap);
 		h = bh_pend_head(page);
-		for (i = h->done; i < h->n; i++)
+		/* the page's rows not linked yet, their vectors one entry apart */
+		while (n + (int) (h->n - h->done) > size)
 		{
-			const char *e = bh_pend_entry(page, esize, i);
-			HnswError	err;
-			float		d;
-
-			if (n == size)
-			{
-				size *= 2;
-				hits = repalloc_huge(hits, sizeof(BhPendingHit) * size);
-			}
-			memcpy(&hits[n].label, e, sizeof(uint64));
-			if (metric == HNSW_COSINE)
-			{
-				if (hnsw_vector_prepare(metric, (const float *) (e + sizeof(uint64)),
-										dim, tmp, &err) != HNSW_OK)
-					continue;	/* never appended: inserts skip zero vectors */
-				d = hnsw_pair_distance(metric, query, tmp, dim);
-			}
-			else
-				d = hnsw_pair_distance(metric, query,
-									   (const float *) (e + sizeof(uint64)), dim);
-			hits[n++].distance = d;
+			size *= 2;
+			hits = repalloc_huge(hits, sizeof(BhPendingHit) * size);
+		}
+		if (h->n > h->done)
+			hnsw_distances_strided(metric, query,
+								   bh_pend_entry(page, esize, h->done) + sizeof(uint64),
+								   esize, (int) (h->n - h->done), dim, dists);
+		for (i = h->done; i < h->n; i++, n++)
+		{
+			memcpy(&hits[n].label, bh_pend_entry(page, esize, i), sizeof(uint64));
+			hits[n].distance = dists[i - h->done];
 		}
 		next = h->next;
 		if (next == 0)
@@ -493,7 +502,7 @@ bh_pending_scan(Relation index, const BhMeta *meta, const float *query,
 		buf = nbuf;
 		blk = next;
 	}
-	pfree(tmp);
+	pfree(dists);
 	*n_out = n;
 	return hits;
 }

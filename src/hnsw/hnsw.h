@@ -119,13 +119,16 @@ extern const char *hnsw_metric_name(HnswMetric metric);
  * Exact distances outside a graph (rows an index has not linked yet):
  * hnsw_vector_prepare checks v (finite; non-zero under cosine) and writes
  * to out what the engine stores for it (normalised under cosine);
- * hnsw_pair_distance is the distance the engine computes between two
- * prepared vectors, the same figure a search of a graph gives.
+ * hnsw_distances_strided writes to out[i] the distance the engine computes
+ * (the figure a search of a graph gives) between the prepared query and
+ * the i-th of n prepared vectors, which start at first and follow each
+ * other every stride bytes.
  */
 extern int	hnsw_vector_prepare(HnswMetric metric, const float *v, int dim,
 								float *out, HnswError *err);
-extern float hnsw_pair_distance(HnswMetric metric, const float *a,
-								const float *b, int dim);
+extern void hnsw_distances_strided(HnswMetric metric, const float *query,
+								   const void *first, size_t stride, int n,
+								   int dim, float *out);
 
 /*
  * Draw a node's level from the level generator: floor(-ln(U) / ln(m)), U

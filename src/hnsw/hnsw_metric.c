@@ -142,11 +142,15 @@ hnsw_vector_prepare(HnswMetric metric, const float *v, int dim, float *out,
 	return HNSW_OK;
 }
 
-float
-hnsw_pair_distance(HnswMetric metric, const float *a, const float *b, int dim)
+void
+hnsw_distances_strided(HnswMetric metric, const float *query, const void *first,
+					   size_t stride, int n, int dim, float *out)
 {
 	HnswDistance d;
+	const char *p = first;
+	int			i;
 
 	hnsw_distance_init(&d, brainy_kernels(), metric, dim);
-	return hnsw_distance(&d, a, b);
+	for (i = 0; i < n; i++, p += stride)
+		out[i] = hnsw_distance(&d, query, (const float *) p);
 }
