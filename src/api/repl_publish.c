@@ -202,10 +202,7 @@ brainy_publication_state(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (rs == NULL)
 		return (Datum) 0;
-	copy = palloc(sizeof(BrainyReplCollection) * BRAINY_REPL_MAX_COLLECTIONS);
-	SpinLockAcquire(&rs->mutex);
-	memcpy(copy, rs->collections, sizeof(BrainyReplCollection) * BRAINY_REPL_MAX_COLLECTIONS);
-	SpinLockRelease(&rs->mutex);
+	copy = brainy_repl_collections_copy(rs);
 	for (i = 0; i < BRAINY_REPL_MAX_COLLECTIONS; i++)
 	{
 		Datum		values[5];

@@ -136,13 +136,11 @@ brainy_collection_writers(PG_FUNCTION_ARGS)
 	ObjStoreList list;
 	ObjStoreError err;
 	ObjStoreStatus rc;
-	size_t		i,
-				plen;
+	size_t		i;
 
 	check_collection_name(collection);
 	scalar_srf(fcinfo);
 	snprintf(prefix, sizeof(prefix), BRAINY_WRITERS_PREFIX_FMT, collection);
-	plen = strlen(prefix);
 	memset(&list, 0, sizeof(list));
 	memset(&err, 0, sizeof(err));
 	rc = objstore_list(brainy_storage_handle(), prefix, NULL, &list, &err);
@@ -152,19 +150,11 @@ brainy_collection_writers(PG_FUNCTION_ARGS)
 	{
 		for (i = 0; i < list.count; i++)
 		{
-			const char *key = list.entries[i].key;
-			size_t		klen = strlen(key);
 			char		id[CLUSTER_ID_MAX + 1];
-			char		errbuf[CLUSTER_ERRLEN];
 			Datum		value;
 			bool		isnull = false;
 
-			if (klen <= plen + 5 || strcmp(key + klen - 5, ".json") != 0 ||
-				klen - plen - 5 > CLUSTER_ID_MAX)
-				continue;
-			memcpy(id, key + plen, klen - plen - 5);
-			id[klen - plen - 5] = '\0';
-			if (cluster_id_check(id, errbuf, sizeof(errbuf)) != CLUSTER_OK)
+			if (cluster_writer_from_key(list.entries[i].key, prefix, id, sizeof(id)) != CLUSTER_OK)
 				continue;
 			value = CStringGetTextDatum(id);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
@@ -289,10 +279,7 @@ brainy_subscription_state(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (rs == NULL)
 		return (Datum) 0;
-	copy = palloc(sizeof(BrainyReplCollection) * BRAINY_REPL_MAX_COLLECTIONS);
-	SpinLockAcquire(&rs->mutex);
-	memcpy(copy, rs->collections, sizeof(BrainyReplCollection) * BRAINY_REPL_MAX_COLLECTIONS);
-	SpinLockRelease(&rs->mutex);
+	copy = brainy_repl_collections_copy(rs);
 	for (i = 0; i < BRAINY_REPL_MAX_COLLECTIONS; i++)
 	{
 		BrainyReplCollection *c = &copy[i];

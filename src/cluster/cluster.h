@@ -101,6 +101,14 @@ extern int	cluster_id_load_or_create(const char *path, const unsigned char rando
 struct json_object;
 
 /*
+ * text[0..len) as exactly one JSON value (white space may follow it): the
+ * object, which the caller puts, or NULL with the reason in errbuf
+ * (config.json, its patches, schema.json).
+ */
+extern struct json_object *cluster_json_parse(const char *text, size_t len,
+											  char *errbuf, size_t errlen);
+
+/*
  * A validated config.json.  The typed fields mirror root (which keeps any
  * keys this version does not know, so they survive a rewrite).
  */

@@ -29,17 +29,16 @@ fail(char *errbuf, size_t errlen, int code, const char *fmt, const char *arg)
 	return code;
 }
 
-/* parse text[0..len) as one JSON value with nothing after it */
-static json_object *
-parse_json(const char *text, size_t len, char *errbuf, size_t errlen)
+json_object *
+cluster_json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
 {
 	json_tokener *tok;
 	json_object *obj;
 	enum json_tokener_error jerr;
 
-	if (len > (size_t) 0x7fffffff)
+	if (text == NULL || len > (size_t) 0x7fffffff)
 	{
-		snprintf(errbuf, errlen, "JSON text too long");
+		snprintf(errbuf, errlen, text == NULL ? "no text" : "JSON text too long");
 		return NULL;
 	}
 	tok = json_tokener_new();
@@ -209,7 +208,7 @@ cluster_config_parse(const char *text, size_t len, ClusterConfig *config,
 	int			rc;
 
 	memset(config, 0, sizeof(*config));
-	config->root = parse_json(text, len, errbuf, errlen);
+	config->root = cluster_json_parse(text, len, errbuf, errlen);
 	if (config->root == NULL)
 		return CLUSTER_EINVAL;
 	rc = validate(config, errbuf, errlen);
@@ -276,7 +275,7 @@ cluster_config_merge(const ClusterConfig *cur, const char *patch, size_t patch_l
 	int			rc;
 
 	memset(out, 0, sizeof(*out));
-	p = parse_json(patch, patch_len, errbuf, errlen);
+	p = cluster_json_parse(patch, patch_len, errbuf, errlen);
 	if (p == NULL)
 		return CLUSTER_EINVAL;
 	if (!json_object_is_type(p, json_type_object))

@@ -76,57 +76,6 @@ done:
 	return result;
 }
 
-/* text[0..len) as exactly one JSON value */
-static json_object *
-parse_json(const char *text, size_t len, char *errbuf, size_t errlen)
-{
-	json_tokener *tok;
-	json_object *obj;
-	enum json_tokener_error jerr;
-	size_t		end;
-
-	if (text == NULL || len > (size_t) 0x7fffffff)
-	{
-		sfail(errbuf, errlen, text == NULL ? "no text" : "JSON text too long");
-		return NULL;
-	}
-	tok = json_tokener_new();
-	if (tok == NULL)
-	{
-		snprintf(errbuf, errlen, "out of memory");
-		return NULL;
-	}
-	obj = json_tokener_parse_ex(tok, text, (int) len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (jerr == json_tokener_continue)
-	{
-		json_object_put(obj);
-		sfail(errbuf, errlen, "JSON parse error: unexpected end of text (truncated?)");
-		return NULL;
-	}
-	if (jerr != json_tokener_success)
-	{
-		snprintf(errbuf, errlen, "schema: JSON parse error at offset %zu: %s",
-				 end, json_tokener_error_desc(jerr));
-		return NULL;
-	}
-	while (end < len && (text[end] == ' ' || text[end] == '\n' ||
-						 text[end] == '\t' || text[end] == '\r'))
-		end++;
-	if (end < len)
-	{
-		json_object_put(obj);
-		snprintf(errbuf, errlen, "schema: JSON parse error at offset %zu: text after the value",
-				 end);
-		return NULL;
-	}
-	if (obj == NULL)
-		sfail(errbuf, errlen, "JSON text is null");
-	return obj;
-}
-
 /*
  * root[key] as a string of 1..max bytes with no control characters, copied
  * into dst (max + 1 bytes).
@@ -340,14 +289,15 @@ int
 cluster_schema_parse(const char *text, size_t len, ClusterSchema *s, char *errbuf, size_t errlen)
 {
 	json_object *root;
+	char		msg[CLUSTER_ERRLEN];
 	int			rc;
 
 	if (s == NULL)
 		return sfail(errbuf, errlen, "nothing to fill");
 	memset(s, 0, sizeof(*s));
-	root = parse_json(text, len, errbuf, errlen);
+	root = cluster_json_parse(text, len, msg, sizeof(msg));
 	if (root == NULL)
-		return CLUSTER_EINVAL;
+		return sfail(errbuf, errlen, msg);
 	rc = validate(root, s, errbuf, errlen);
 	json_object_put(root);
 	if (rc != CLUSTER_OK)

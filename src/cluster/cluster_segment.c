@@ -95,6 +95,35 @@ cluster_segment_key(const char *collection, const char *writer_id, uint64_t seq,
 	return CLUSTER_OK;
 }
 
+int
+cluster_writer_from_key(const char *key, const char *prefix, char *id, size_t idlen)
+{
+	char		err[CLUSTER_ERRLEN];
+	size_t		klen,
+				plen,
+				n;
+
+	if (key == NULL || prefix == NULL || id == NULL || idlen == 0)
+		return CLUSTER_EINVAL;
+	id[0] = '\0';
+	klen = strlen(key);
+	plen = strlen(prefix);
+	if (klen <= plen + 5 || strncmp(key, prefix, plen) != 0 ||
+		strcmp(key + klen - 5, ".json") != 0)
+		return CLUSTER_EINVAL;
+	n = klen - plen - 5;
+	if (n >= idlen)
+		return CLUSTER_EINVAL;
+	memcpy(id, key + plen, n);
+	id[n] = '\0';
+	if (cluster_id_check(id, err, sizeof(err)) != CLUSTER_OK)
+	{
+		id[0] = '\0';
+		return CLUSTER_EINVAL;
+	}
+	return CLUSTER_OK;
+}
+
 /* ------------------------------------------------------- little endian */
 
 static void

@@ -213,6 +213,15 @@ extern void cluster_segment_header_free(ClusterSegmentHeader *hdr);
 extern int	cluster_segment_key(const char *collection, const char *writer_id, uint64_t seq,
 								char *buf, size_t len);
 
+/*
+ * The writer a registration key names: key is prefix followed by
+ * "<writer id>.json" (_brainy/collections/<c>/writers/<id>.json).  The id
+ * into id[0..idlen) and CLUSTER_OK; CLUSTER_EINVAL for any other key (not
+ * under prefix, another suffix, an invalid id, or too long for id).
+ */
+extern int	cluster_writer_from_key(const char *key, const char *prefix, char *id,
+									size_t idlen);
+
 /* ------------------------------------------------------------ schema.json */
 
 /*

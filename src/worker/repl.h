@@ -134,6 +134,12 @@ extern BrainyReplState *brainy_repl_state_required(const char *what);
 extern BrainyReplCollection *brainy_repl_collection(BrainyReplState *rs, const char *name,
 													bool create);
 
+/*
+ * A palloc'd copy of every collection slot (BRAINY_REPL_MAX_COLLECTIONS),
+ * taken under the mutex, for the views to read at leisure.
+ */
+extern BrainyReplCollection *brainy_repl_collections_copy(BrainyReplState *rs);
+
 /* The slot of a writer within a collection (created when there is room). */
 extern BrainyReplWriter *brainy_repl_writer(BrainyReplCollection *c, const char *writer_id,
 											bool create);

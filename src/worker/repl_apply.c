@@ -455,14 +455,12 @@ list_writers(ApplySub *s)
 	ObjStoreList list;
 	ObjStoreError err;
 	ObjStoreStatus rc;
-	size_t		i,
-				plen;
+	size_t		i;
 	int			n_new = 0;
 	Datum	   *ids;
 
 	check_schema(s);
 	snprintf(prefix, sizeof(prefix), BRAINY_WRITERS_PREFIX_FMT, s->collection);
-	plen = strlen(prefix);
 	memset(&list, 0, sizeof(list));
 	memset(&err, 0, sizeof(err));
 	rc = objstore_list(brainy_storage_handle(), prefix, NULL, &list, &err);
@@ -478,17 +476,9 @@ list_writers(ApplySub *s)
 	ids = palloc(sizeof(Datum) * Max(list.count, 1));
 	for (i = 0; i < list.count; i++)
 	{
-		const char *key = list.entries[i].key;
-		size_t		klen = strlen(key);
 		char		id[CLUSTER_ID_MAX + 1];
-		char		errbuf[CLUSTER_ERRLEN];
 
-		if (klen <= plen + 5 || strcmp(key + klen - 5, ".json") != 0 ||
-			klen - plen - 5 > CLUSTER_ID_MAX)
-			continue;
-		memcpy(id, key + plen, klen - plen - 5);
-		id[klen - plen - 5] = '\0';
-		if (cluster_id_check(id, errbuf, sizeof(errbuf)) != CLUSTER_OK)
+		if (cluster_writer_from_key(list.entries[i].key, prefix, id, sizeof(id)) != CLUSTER_OK)
 			continue;
 		if (find_writer(s, id, false) != NULL)
 			continue;

@@ -215,3 +215,14 @@ brainy_hlc_observe(uint64 remote)
 			return;
 	}
 }
+
+BrainyReplCollection *
+brainy_repl_collections_copy(BrainyReplState *rs)
+{
+	BrainyReplCollection *copy = palloc(sizeof(BrainyReplCollection) * BRAINY_REPL_MAX_COLLECTIONS);
+
+	SpinLockAcquire(&rs->mutex);
+	memcpy(copy, rs->collections, sizeof(BrainyReplCollection) * BRAINY_REPL_MAX_COLLECTIONS);
+	SpinLockRelease(&rs->mutex);
+	return copy;
+}

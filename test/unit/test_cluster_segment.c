@@ -972,6 +972,22 @@ test_writer_errors(void)
 	report(rc == CLUSTER_EINVAL, "segment key: bad writer id", "");
 	rc = cluster_segment_key("items", "node-a", 1, key, 20);
 	report(rc == CLUSTER_EINVAL && key[0] == '\0', "segment key: buffer too small", "");
+	{
+		const char *pre = "_brainy/collections/items/writers/";
+		char		id[64];
+		char		tiny[4];
+
+		rc = cluster_writer_from_key("_brainy/collections/items/writers/node-a.json", pre, id, sizeof(id));
+		report(rc == CLUSTER_OK && strcmp(id, "node-a") == 0, "writer from its registration key", id);
+		report(cluster_writer_from_key("_brainy/collections/items/writers/node-a.txt", pre, id, sizeof(id)) == CLUSTER_EINVAL &&
+			   cluster_writer_from_key("_brainy/collections/items/writers/.json", pre, id, sizeof(id)) == CLUSTER_EINVAL &&
+			   cluster_writer_from_key("_brainy/collections/other/writers/node-a.json", pre, id, sizeof(id)) == CLUSTER_EINVAL &&
+			   cluster_writer_from_key("_brainy/collections/items/writers/bad id.json", pre, id, sizeof(id)) == CLUSTER_EINVAL &&
+			   cluster_writer_from_key("_brainy/collections/items/writers/node-a.json", pre, tiny, sizeof(tiny)) == CLUSTER_EINVAL &&
+			   cluster_writer_from_key(NULL, pre, id, sizeof(id)) == CLUSTER_EINVAL &&
+			   id[0] == '\0',
+			   "writer from key: another suffix, no id, another prefix, a bad id, too long, NULL", "");
+	}
 	report(cluster_collection_check("..", errbuf, sizeof(errbuf)) == CLUSTER_EINVAL &&
 		   cluster_collection_check("a\tb", errbuf, sizeof(errbuf)) == CLUSTER_EINVAL &&
 		   cluster_collection_check("public.items", errbuf, sizeof(errbuf)) == CLUSTER_OK,
