@@ -19,12 +19,8 @@
 set -uo pipefail
 
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-if [ -d /usr/lib/postgresql/15/bin ]; then
-	export PATH=/usr/lib/postgresql/15/bin:$PATH
-fi
 . "$ROOT/test/lib/suite.sh"
 first() { echo "${1%%$'\n'*}"; }	# the first line of an error message
-same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
 is_number() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-replbasic.XXXXXX") || exit 1

@@ -29,11 +29,7 @@
 set -uo pipefail
 
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-if [ -d /usr/lib/postgresql/15/bin ]; then
-	export PATH=/usr/lib/postgresql/15/bin:$PATH
-fi
 . "$ROOT/test/lib/suite.sh"
-same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-replconv.XXXXXX") || exit 1
 chmod 755 "$WORK"
@@ -45,9 +41,7 @@ pgc_on_exit() { repl_cleanup; rm -rf "$WORK"; }
 trap pgc_stop_all EXIT
 cd / || exit 1
 
-SEED=${REPL_SEED:-$(( $(date +%s) % 100000 ))}
-RANDOM=$SEED
-echo "# seed $SEED (REPL_SEED=$SEED to repeat)"
+suite_seed
 DIM=8
 IDS=200
 ROUNDS=60

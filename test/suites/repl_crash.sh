@@ -27,11 +27,7 @@
 set -uo pipefail
 
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-if [ -d /usr/lib/postgresql/15/bin ]; then
-	export PATH=/usr/lib/postgresql/15/bin:$PATH
-fi
 . "$ROOT/test/lib/suite.sh"
-same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-replcrash.XXXXXX") || exit 1
 chmod 755 "$WORK"
@@ -48,9 +44,7 @@ fi
 trap pgc_stop_all EXIT
 cd / || exit 1
 
-SEED=${REPL_SEED:-$(( $(date +%s) % 100000 ))}
-RANDOM=$SEED
-echo "# seed $SEED (REPL_SEED=$SEED to repeat)"
+suite_seed
 DIM=16
 TXNS=250			# transactions of ...
 PER=200				# ... rows each: 50,000 rows

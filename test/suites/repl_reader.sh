@@ -25,9 +25,6 @@
 set -uo pipefail
 
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-if [ -d /usr/lib/postgresql/15/bin ]; then
-	export PATH=/usr/lib/postgresql/15/bin:$PATH
-fi
 . "$ROOT/test/lib/suite.sh"
 
 MKSEG=$ROOT/test/unit/bin/make_segment

@@ -22,11 +22,7 @@
 set -uo pipefail
 
 ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-if [ -d /usr/lib/postgresql/15/bin ]; then
-	export PATH=/usr/lib/postgresql/15/bin:$PATH
-fi
 . "$ROOT/test/lib/suite.sh"
-same() { [ "$1" = "$2" ] || { echo "  expected: $2"; echo "  got:      $1"; return 1; }; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brainy-repls3.XXXXXX") || exit 1
 chmod 755 "$WORK"
@@ -37,9 +33,7 @@ REPL_DIR=$WORK
 . "$ROOT/test/lib/repl.sh"
 pgc_on_exit() { repl_cleanup; rgw_stop; rm -rf "$WORK"; }
 
-SEED=${REPL_SEED:-$(( $(date +%s) % 100000 ))}
-RANDOM=$SEED
-echo "# seed $SEED (REPL_SEED=$SEED to repeat)"
+suite_seed
 DIM=16
 
 if ! rgw_start; then
