@@ -40,6 +40,7 @@
 #                                   suite's pgc_on_exit
 # Everything listens on 127.0.0.1 only.
 
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
 REPL_ROOT=${BRAINY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 REPL_POLL=${REPL_POLL:-200ms}
 REPL_FLUSH=${REPL_FLUSH:-200ms}
@@ -195,18 +196,10 @@ repl_stat() {
 }
 
 repl_proxy_stop() {
-	local name=$1 pid i
+	local name=$1 pid
 	eval "pid=\${REPL_PROXY_${name}_PID:-}"
 	[ -n "$pid" ] || return 0
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null
-		for i in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
+	stop_pid "$pid"
 	eval "REPL_PROXY_${name}_PID="
 	tail -n 1 "$(repl_dir)/proxy-$name.log" | sed "s/^/# proxy $name: /"
 }

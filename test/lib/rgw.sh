@@ -24,6 +24,7 @@ RGW_BUCKET=${RGW_BUCKET:-brainy-test}
 RGW_PIDS=()
 
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
 
 rgw_log() { echo "rgw: $*" >&2; }
 
@@ -173,18 +174,11 @@ rgw_start() {
 }
 
 rgw_gateway_down() {
-	local i entry pid n
+	local i entry
 	for i in "${!RGW_PIDS[@]}"; do
 		entry=${RGW_PIDS[$i]}
 		[ "${entry%%:*}" = rgw ] || continue
-		pid=${entry#*:}
-		kill -TERM "$pid" 2>/dev/null
-		for n in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		stop_pid "${entry#*:}"
 		unset "RGW_PIDS[$i]"
 	done
 	RGW_PIDS=("${RGW_PIDS[@]}")
@@ -197,20 +191,11 @@ rgw_gateway_up() {
 }
 
 rgw_stop_daemons() {
-	local i entry pid n
+	local i entry
 	# in reverse order of starting: radosgw, osd, mon
 	for ((i = ${#RGW_PIDS[@]} - 1; i >= 0; i--)); do
 		entry=${RGW_PIDS[$i]}
-		pid=${entry#*:}
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null
-			for n in $(seq 1 100); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.05
-			done
-			kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-			wait "$pid" 2>/dev/null
-		fi
+		stop_pid "${entry#*:}"
 	done
 	RGW_PIDS=()
 }
